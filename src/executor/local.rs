@@ -1,0 +1,263 @@
+//! The owner-thread half of an executor: the run queue, the set of live tasks, spawning,
+//! running a batch of tasks, and shutdown.
+//!
+//! # Invariants
+//!
+//! - Only the owner thread touches a `Local` (it is `!Send + !Sync`; `Shared` reaches it only
+//!   after checking the thread, see `shared.rs`).
+//! - No `RefCell` borrow is held while user code runs (polling a task, dropping a future or a
+//!   waker): the queue is borrowed only to push or pop one `Runnable`.
+//! - `active` holds one waker per live future (see `task.rs`). Shutdown wakes them all, so
+//!   every live task's `Runnable` lands in the queue or the inbox, and drops `Runnable`s until
+//!   `active` is empty. A `Runnable` that a foreign thread is still handing over arrives in the
+//!   inbox a moment later; shutdown waits for it rather than leaving its future undropped.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::panic::Location;
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Wake, Waker};
+
+use async_task::{Builder, Runnable};
+use slab::Slab;
+
+use super::shared::{Shared, schedule};
+use super::task::{Task, TaskFuture, TaskMeta};
+use crate::reactor::Reactor;
+
+/// How many task polls may run before the executor checks I/O and timers again, even while
+/// tasks are always ready. Also the batch size between two looks at the cross-thread inbox.
+///
+/// 128 keeps a storm of ready tasks from delaying I/O by more than 128 polls (tokio checks
+/// every 61) while keeping the `epoll_wait` that each check costs below 1% of a yield-heavy
+/// workload. The check costs no syscall when no I/O source is registered.
+pub(crate) const REACTOR_INTERVAL: usize = 128;
+
+/// The executor state that lives on the owner thread.
+pub(crate) struct Local {
+    queue: RefCell<VecDeque<Runnable<TaskMeta>>>,
+    /// One waker per live future, keyed by the slot its `TaskFuture` remembers.
+    active: RefCell<Slab<Waker>>,
+    /// The other half of the inbox's double buffer.
+    spare: RefCell<Vec<Runnable<TaskMeta>>>,
+    /// Task polls since the reactor was last checked.
+    pub(crate) since_reactor: Cell<usize>,
+    /// Reusable `block_on` wake flags (one per nesting level in use).
+    signals: RefCell<Vec<(Arc<MainSignal>, Waker)>>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) reactor: Rc<Reactor>,
+    this: Weak<Local>,
+}
+
+impl Local {
+    pub(crate) fn new(reactor: Rc<Reactor>) -> Rc<Local> {
+        Rc::new_cyclic(|this: &Weak<Local>| Local {
+            queue: RefCell::new(VecDeque::new()),
+            active: RefCell::new(Slab::new()),
+            spare: RefCell::new(Vec::new()),
+            since_reactor: Cell::new(0),
+            signals: RefCell::new(Vec::new()),
+            shared: Arc::new(Shared::new(this.as_ptr(), reactor.poller().clone())),
+            reactor,
+            this: this.clone(),
+        })
+    }
+
+    /// Spawns `future` onto this executor.
+    ///
+    /// # Safety
+    ///
+    /// `future` (and its output) may borrow data that lives for `'a`; the caller must ensure
+    /// this `Local`'s tasks are all dropped before `'a` ends (`LocalExecutor<'a>` does so in
+    /// its `Drop`), or never touched again (a leaked executor).
+    pub(crate) unsafe fn spawn<'a, F>(
+        &self,
+        future: F,
+        location: &'static Location<'static>,
+    ) -> Task<F::Output>
+    where
+        F: Future + 'a,
+        F::Output: 'a,
+    {
+        // Reserve the slot first and fill it last: nothing between the two can spawn, and if
+        // anything panics in between, no slot is left behind.
+        let slot = self.active.borrow().vacant_key();
+        let local = self
+            .this
+            .upgrade()
+            .expect("a Local is alive while it is borrowed");
+        let future = TaskFuture::new(future, local, slot);
+        let meta = TaskMeta {
+            shared: self.shared.clone(),
+            location,
+        };
+        // SAFETY:
+        // - `!Send` futures: the `Runnable` is run and dropped only on the owner thread.
+        //   `schedule` sends one woken elsewhere to the inbox, which only the owner drains,
+        //   and shutdown waits for such hand-overs (module invariants), so the future is
+        //   never polled or dropped on another thread.
+        // - Non-`'static` futures: guaranteed by this function's contract.
+        // - `schedule` is `Send + Sync + 'static` and zero-sized.
+        let (runnable, task) = unsafe {
+            Builder::new()
+                .metadata(meta)
+                .propagate_panic(true)
+                .spawn_unchecked(move |_| future, schedule)
+        };
+        let inserted = self.active.borrow_mut().insert(runnable.waker());
+        debug_assert_eq!(inserted, slot);
+        self.push(runnable);
+        Task::new(task)
+    }
+
+    /// Queues a task woken on the owner thread.
+    pub(crate) fn push(&self, runnable: Runnable<TaskMeta>) {
+        self.queue.borrow_mut().push_back(runnable);
+    }
+
+    /// Called when a live future is dropped; returns its waker for the caller to drop.
+    pub(crate) fn forget_task(&self, slot: usize) -> Option<Waker> {
+        self.active.borrow_mut().try_remove(slot)
+    }
+
+    /// The number of live tasks.
+    pub(crate) fn len(&self) -> usize {
+        self.active.borrow().len()
+    }
+
+    /// Whether a task is queued here or in the inbox.
+    pub(crate) fn has_ready(&self) -> bool {
+        !self.queue.borrow().is_empty() || self.shared.inbox.has_pending()
+    }
+
+    /// Moves tasks woken on other threads into the run queue.
+    fn drain_inbox(&self) -> usize {
+        let mut spare = self.spare.borrow_mut();
+        let n = self.shared.inbox.drain(&mut spare);
+        if n > 0 {
+            self.queue.borrow_mut().extend(spare.drain(..));
+        }
+        n
+    }
+
+    /// Polls up to `budget` queued tasks, in FIFO order. Returns how many were polled.
+    ///
+    /// A task woken while it runs goes to the back of the queue, so a task that keeps waking
+    /// itself cannot starve the others, and `yield_now` lets every other ready task run first.
+    pub(crate) fn run_batch(&self, budget: usize) -> usize {
+        // Look at remote wakes once per batch, so a busy local queue cannot starve them.
+        self.drain_inbox();
+        let mut polled = 0;
+        while polled < budget {
+            let next = self.queue.borrow_mut().pop_front();
+            match next {
+                Some(runnable) => {
+                    // Panics inside the task are caught by async-task (`propagate_panic`)
+                    // and re-raised where its `Task` is awaited.
+                    runnable.run();
+                    polled += 1;
+                }
+                None => {
+                    if self.drain_inbox() == 0 {
+                        break;
+                    }
+                }
+            }
+        }
+        polled
+    }
+
+    /// Drops every live task's future, on this (the owner) thread.
+    pub(crate) fn shutdown(&self) {
+        // Wake every live task so that its `Runnable` is queued. Wakers are cloned out first:
+        // waking runs the schedule function, which borrows the queue.
+        let wakers: Vec<Waker> = self
+            .active
+            .borrow()
+            .iter()
+            .map(|(_, w)| w.clone())
+            .collect();
+        for waker in wakers {
+            waker.wake();
+        }
+        loop {
+            // Dropping a `Runnable` drops its future (and may wake or cancel other tasks,
+            // whose `Runnable`s then arrive in the queue too).
+            loop {
+                let next = self.queue.borrow_mut().pop_front();
+                match next {
+                    Some(runnable) => drop(runnable),
+                    None => break,
+                }
+            }
+            if self.drain_inbox() > 0 {
+                continue;
+            }
+            if self.active.borrow().is_empty() {
+                break;
+            }
+            // A live task's `Runnable` is neither queued nor in the inbox: another thread is
+            // inside the schedule function handing it over. It lands in the inbox promptly.
+            std::thread::yield_now();
+        }
+    }
+
+    /// A wake flag and its waker for one `block_on` call, reused across calls.
+    pub(crate) fn take_signal(&self) -> (Arc<MainSignal>, Waker) {
+        if let Some(pair) = self.signals.borrow_mut().pop() {
+            return pair;
+        }
+        let signal = Arc::new(MainSignal {
+            woken: AtomicBool::new(false),
+            shared: self.shared.clone(),
+        });
+        let waker = Waker::from(signal.clone());
+        (signal, waker)
+    }
+
+    /// Returns a `block_on` wake flag for reuse, unless a clone of its waker is still out
+    /// there (a late wake would then set the flag of an unrelated `block_on`).
+    pub(crate) fn put_signal(&self, signal: Arc<MainSignal>, waker: Waker) {
+        // Our `Arc` plus the one inside `waker`: no other clone exists, and none can be made
+        // without `waker`, which we hold.
+        if Arc::strong_count(&signal) == 2 {
+            signal.woken.store(false, Ordering::Relaxed);
+            self.signals.borrow_mut().push((signal, waker));
+        }
+    }
+}
+
+/// The wake flag of one `block_on` call's future.
+pub(crate) struct MainSignal {
+    woken: AtomicBool,
+    shared: Arc<Shared>,
+}
+
+impl MainSignal {
+    /// Whether the future was woken since the last `take`.
+    pub(crate) fn is_set(&self) -> bool {
+        self.woken.load(Ordering::SeqCst)
+    }
+
+    /// Clears the flag, returning whether it was set.
+    pub(crate) fn take(&self) -> bool {
+        self.woken.load(Ordering::Relaxed) && self.woken.swap(false, Ordering::Acquire)
+    }
+}
+
+impl Wake for MainSignal {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        // SeqCst store, then the state load in `signal`: the remote half of the sleep
+        // handshake (see `inbox.rs`). On the owner thread the owner is awake, so this costs
+        // no syscall.
+        self.woken.store(true, Ordering::SeqCst);
+        self.shared.signal();
+    }
+}

@@ -1,0 +1,308 @@
+//! The executor: runs `!Send` tasks on the thread that owns it.
+//!
+//! # Layout
+//!
+//! - [`LocalExecutor`] (this file): the public type and the `block_on` loop.
+//! - `local.rs`: the owner-thread state (run queue, live tasks, shutdown).
+//! - `shared.rs`: the cross-thread half and the schedule function.
+//! - `inbox.rs`: the remote-wake queue and the sleep/notify handshake (loom-checked).
+//! - `task.rs`: the [`Task`] handle and the wrapper every future runs in.
+//! - `current.rs`: which executor runs on this thread; `solo::block_on` / `spawn_local`.
+//!
+//! # Invariants
+//!
+//! - A task's future is polled and dropped only on the thread that created the executor.
+//!   Wakers are `Send + Sync`: a wake on the owner thread pushes onto a `RefCell` queue (no
+//!   atomics beyond async-task's own, no syscall); a wake elsewhere goes through the inbox and
+//!   notifies the poller only if the owner sleeps.
+//! - Dropping the executor drops every unfinished future on the owner thread before the
+//!   executor's borrow `'a` ends; later wakes, clones and drops of their wakers are no-ops.
+//! - The loop never calls the poller while a task is ready, except every
+//!   [`REACTOR_INTERVAL`](local::REACTOR_INTERVAL) polls to keep I/O and timers fair.
+
+mod current;
+mod inbox;
+mod local;
+mod shared;
+mod task;
+mod yield_now;
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::panic::Location;
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+pub(crate) use current::{Enter, assert_in_runtime};
+pub use current::{block_on, spawn_local};
+pub(crate) use local::{Local, MainSignal, REACTOR_INTERVAL};
+pub(crate) use shared::WakeCallback;
+pub use task::Task;
+pub use yield_now::{YieldNow, yield_now};
+
+use crate::reactor::Reactor;
+
+/// A single-threaded executor of `!Send` futures that may borrow from the stack.
+///
+/// `LocalExecutor` is `!Send` and `!Sync`: it belongs to the thread that created it, as do
+/// its tasks. Any number of executors may live on one thread; they share the thread's reactor
+/// and timers. The `'a` lifetime lets tasks borrow data that outlives the executor.
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<solo::LocalExecutor<'static>>();
+/// ```
+///
+/// ```compile_fail
+/// fn assert_sync<T: Sync>() {}
+/// assert_sync::<solo::LocalExecutor<'static>>();
+/// ```
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::Cell;
+///
+/// let hits = Cell::new(0); // borrowed by the tasks below, no Rc needed
+/// let ex = solo::LocalExecutor::new();
+/// for _ in 0..3 {
+///     ex.spawn(async { hits.set(hits.get() + 1) }).detach();
+/// }
+/// ex.block_on(async {});
+/// ex.run_until_stalled();
+/// assert_eq!(hits.get(), 3);
+/// ```
+pub struct LocalExecutor<'a> {
+    local: Rc<Local>,
+    /// Invariant in `'a` (a task of `'a` must not be accepted by an executor of a longer
+    /// lifetime) and `!Send + !Sync` through `Rc`.
+    _marker: PhantomData<fn(&'a ()) -> &'a ()>,
+}
+
+impl<'a> LocalExecutor<'a> {
+    /// Creates an executor on the current thread.
+    ///
+    /// # Panics
+    ///
+    /// Panics if this is the thread's first executor and the OS refuses to create its poller
+    /// (for example when the process is out of file descriptors).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = solo::LocalExecutor::new();
+    /// assert!(ex.is_empty());
+    /// ```
+    pub fn new() -> Self {
+        let reactor = Reactor::current()
+            .unwrap_or_else(|e| panic!("solo: cannot create this thread's reactor: {e}"));
+        LocalExecutor {
+            local: Local::new(reactor),
+            _marker: PhantomData,
+        }
+    }
+
+    /// Spawns a future onto this executor. The task starts running the next time the executor
+    /// runs (`block_on`, `run_until_stalled`, `run_ready`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let data = vec![1, 2, 3];
+    /// let ex = solo::LocalExecutor::new();
+    /// let sum = ex.spawn(async { data.iter().sum::<i32>() }); // borrows `data`
+    /// assert_eq!(ex.block_on(sum), 6);
+    /// ```
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> Task<F::Output>
+    where
+        F: Future + 'a,
+        F::Output: 'a,
+    {
+        self.spawn_at(future, Location::caller())
+    }
+
+    pub(crate) fn spawn_at<F>(
+        &self,
+        future: F,
+        location: &'static Location<'static>,
+    ) -> Task<F::Output>
+    where
+        F: Future + 'a,
+        F::Output: 'a,
+    {
+        // SAFETY: `F: 'a`, and `Drop for LocalExecutor<'a>` drops every task before `'a`
+        // ends (or the executor is leaked and its tasks are never touched again).
+        unsafe { self.local.spawn(future, location) }
+    }
+
+    /// Runs `future` to completion, and the executor's tasks, the thread's reactor and timers
+    /// meanwhile.
+    ///
+    /// While anything is ready it never blocks; when nothing is, it sleeps in the reactor
+    /// until an I/O event, the next timer deadline, or a wake from another thread. A ready
+    /// future costs no syscall. Calls may nest (from inside a task), on the same executor or
+    /// another one; a nested call on the same executor keeps running its other tasks.
+    ///
+    /// # Panics
+    ///
+    /// A panic of `future` reaches the caller; the executor stays usable. Panics of spawned
+    /// tasks do not: they are re-raised where their [`Task`] is awaited.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let ex = solo::LocalExecutor::new();
+    /// let out = ex.block_on(async {
+    ///     solo::time::sleep(Duration::from_millis(1)).await;
+    ///     "done"
+    /// });
+    /// assert_eq!(out, "done");
+    /// ```
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let local = &*self.local;
+        let _enter = Enter::new(local);
+        let guard = SignalGuard::new(local);
+        let Some((signal, waker)) = &guard.pair else {
+            unreachable!("the pair is taken only in Drop")
+        };
+        let mut cx = Context::from_waker(waker);
+        let mut future = pin!(future);
+        let mut poll_main = true;
+        loop {
+            if poll_main {
+                if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                    return output;
+                }
+            }
+            let polled = local.run_batch(REACTOR_INTERVAL);
+            poll_main = signal.take();
+            if poll_main || local.has_ready() {
+                // Busy: look at I/O and timers only every REACTOR_INTERVAL polls.
+                let since = local.since_reactor.get() + polled;
+                if since >= REACTOR_INTERVAL {
+                    local.since_reactor.set(0);
+                    local.reactor.react(false);
+                } else {
+                    local.since_reactor.set(since);
+                }
+                continue;
+            }
+            // Idle: sleep in the reactor, unless a remote wake races in (see inbox.rs).
+            local.since_reactor.set(0);
+            let inbox = &local.shared.inbox;
+            if inbox.prepare_sleep(|| signal.is_set()) {
+                local.reactor.react(true);
+                inbox.wake_up();
+            }
+            poll_main = signal.take();
+        }
+    }
+
+    /// Runs ready tasks (and due timers and ready I/O) until none is ready. Never blocks.
+    ///
+    /// Returns the number of task polls. A task that wakes itself forever keeps this running;
+    /// hosts that need a bound use `run_ready(budget)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = solo::LocalExecutor::new();
+    /// let task = ex.spawn(async { solo::yield_now().await });
+    /// assert_eq!(ex.run_until_stalled(), 2); // first poll, then the poll after the yield
+    /// assert!(task.is_finished());
+    /// ```
+    pub fn run_until_stalled(&self) -> usize {
+        let local = &*self.local;
+        let _enter = Enter::new(local);
+        let mut total = 0;
+        loop {
+            total += local.run_batch(REACTOR_INTERVAL);
+            local.since_reactor.set(0);
+            local.reactor.react(false);
+            if !local.has_ready() {
+                return total;
+            }
+        }
+    }
+
+    /// The number of live tasks: spawned, and neither finished nor cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = solo::LocalExecutor::new();
+    /// let task = ex.spawn(async {});
+    /// assert_eq!(ex.len(), 1);
+    /// ex.block_on(task);
+    /// assert_eq!(ex.len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.local.len()
+    }
+
+    /// Whether the executor has no live tasks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(solo::LocalExecutor::new().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub(crate) fn local(&self) -> &Rc<Local> {
+        &self.local
+    }
+}
+
+impl Default for LocalExecutor<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for LocalExecutor<'_> {
+    /// Drops every unfinished task's future, on this thread, before returning.
+    fn drop(&mut self) {
+        self.local.shutdown();
+    }
+}
+
+impl fmt::Debug for LocalExecutor<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalExecutor")
+            .field("tasks", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Lends a `block_on` call a reusable wake flag and gives it back on every exit, panics
+/// included.
+struct SignalGuard<'l> {
+    local: &'l Local,
+    pair: Option<(Arc<MainSignal>, Waker)>,
+}
+
+impl<'l> SignalGuard<'l> {
+    fn new(local: &'l Local) -> Self {
+        SignalGuard {
+            local,
+            pair: Some(local.take_signal()),
+        }
+    }
+}
+
+impl Drop for SignalGuard<'_> {
+    fn drop(&mut self) {
+        if let Some((signal, waker)) = self.pair.take() {
+            self.local.put_signal(signal, waker);
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! Tasks: the [`Task`] handle users hold, the metadata every task carries, and the wrapper
+//! future that tracks liveness and contains panicking destructors.
+//!
+//! # Invariants
+//!
+//! - A task's future is wrapped in [`TaskFuture`], which holds an `Rc<Local>` and the task's
+//!   slot in `Local::active`. The slot is removed exactly when the future is dropped (on
+//!   completion, cancellation or executor shutdown), so `Local::active` is the set of live
+//!   futures, and the `Rc` keeps the run queue alive for as long as a `Runnable` can exist.
+//! - Futures are only ever polled and dropped on the owner thread (see `shared.rs`).
+//! - A panic in a future's `Drop` is caught here: async-task would otherwise abort the
+//!   process. The panic hook has already printed it; solo keeps dropping the other tasks.
+
+use std::fmt;
+use std::future::Future;
+use std::mem::ManuallyDrop;
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use super::local::Local;
+use super::shared::Shared;
+
+/// What every solo task carries in its header.
+pub(crate) struct TaskMeta {
+    /// The executor's cross-thread half; the schedule function finds the queue through it.
+    pub(crate) shared: Arc<Shared>,
+    /// Where the task was spawned (`#[track_caller]`), for diagnostics.
+    pub(crate) location: &'static Location<'static>,
+}
+
+/// The future async-task stores: the user's future plus liveness tracking.
+pub(crate) struct TaskFuture<F> {
+    future: ManuallyDrop<F>,
+    local: Rc<Local>,
+    slot: usize,
+}
+
+impl<F> TaskFuture<F> {
+    pub(crate) fn new(future: F, local: Rc<Local>, slot: usize) -> Self {
+        TaskFuture {
+            future: ManuallyDrop::new(future),
+            local,
+            slot,
+        }
+    }
+}
+
+impl<F: Future> Future for TaskFuture<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `future` is structurally pinned: it is never moved out of `self`, and is
+        // dropped in place in `Drop`. The other fields are never pinned.
+        let future = unsafe { self.map_unchecked_mut(|this| &mut *this.future) };
+        future.poll(cx)
+    }
+}
+
+impl<F> Drop for TaskFuture<F> {
+    fn drop(&mut self) {
+        // Take the waker out first and drop it after the borrow ends: dropping a waker runs
+        // async-task code, never ours, but borrows must not span foreign code on principle.
+        let waker = self.local.forget_task(self.slot);
+        drop(waker);
+        let future = &mut self.future;
+        // SAFETY: `future` is dropped exactly once, here, and never used afterwards.
+        let dropped = catch_unwind(AssertUnwindSafe(|| unsafe { ManuallyDrop::drop(future) }));
+        // A panicking destructor is contained: async-task wraps this call in an abort guard,
+        // and one bad destructor must not abort the process or stop the other tasks from being
+        // dropped. The panic hook has already reported it.
+        drop(dropped);
+    }
+}
+
+/// A handle to a spawned task: a future of its output.
+///
+/// Awaiting a `Task` returns the task's output; if the task panicked, awaiting re-raises the
+/// panic. Dropping a `Task` **cancels** the task (its future is dropped the next time the
+/// executor runs); call [`detach`](Task::detach) to let it run to completion in the
+/// background instead.
+///
+/// # Panics
+///
+/// Awaiting a task whose executor was dropped before the task finished panics with a message
+/// saying so (the future no longer exists, so there is no output to return). A task that
+/// finished before its executor was dropped still hands over its output.
+///
+/// # Examples
+///
+/// ```
+/// let ex = solo::LocalExecutor::new();
+/// let task = ex.spawn(async { 1 + 2 });
+/// assert_eq!(ex.block_on(task), 3);
+/// ```
+#[must_use = "dropping a Task cancels it; use .detach() to run it in the background"]
+pub struct Task<T> {
+    inner: async_task::FallibleTask<T, TaskMeta>,
+    location: &'static Location<'static>,
+}
+
+impl<T> Task<T> {
+    pub(crate) fn new(inner: async_task::Task<T, TaskMeta>) -> Self {
+        let location = inner.metadata().location;
+        Task {
+            inner: inner.fallible(),
+            location,
+        }
+    }
+
+    /// Lets the task run to completion in the background; its output is dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    ///
+    /// let ex = solo::LocalExecutor::new();
+    /// let ran = Rc::new(Cell::new(false));
+    /// let r = ran.clone();
+    /// ex.spawn(async move { r.set(true) }).detach();
+    /// ex.run_until_stalled();
+    /// assert!(ran.get());
+    /// ```
+    pub fn detach(self) {
+        self.inner.detach();
+    }
+
+    /// Cancels the task and waits until its future is dropped.
+    ///
+    /// Returns the output if the task had already finished, `None` otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = solo::LocalExecutor::new();
+    /// let task = ex.spawn(std::future::pending::<()>());
+    /// ex.block_on(async {
+    ///     assert_eq!(task.cancel().await, None);
+    /// });
+    /// assert!(ex.is_empty());
+    /// ```
+    pub async fn cancel(self) -> Option<T> {
+        self.inner.cancel().await
+    }
+
+    /// Whether the task has finished (completed, panicked or been cancelled).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = solo::LocalExecutor::new();
+    /// let task = ex.spawn(async {});
+    /// assert!(!task.is_finished());
+    /// ex.run_until_stalled();
+    /// assert!(task.is_finished());
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        self.inner.is_finished()
+    }
+
+    /// Where this task was spawned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = solo::LocalExecutor::new();
+    /// let task = ex.spawn(async {});
+    /// assert_eq!(task.location().file(), file!());
+    /// # ex.block_on(task);
+    /// ```
+    pub fn location(&self) -> &'static Location<'static> {
+        self.location
+    }
+}
+
+impl<T> Future for Task<T> {
+    type Output = T;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        match Pin::new(&mut self.inner).poll(cx) {
+            Poll::Ready(Some(output)) => Poll::Ready(output),
+            Poll::Ready(None) => panic!(
+                "solo: awaited a task (spawned at {}) that was cancelled because its executor \
+                 was dropped before the task finished",
+                self.location
+            ),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T> fmt::Debug for Task<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task")
+            .field("location", &self.location())
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}

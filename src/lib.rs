@@ -1,0 +1,53 @@
+//! # solo: one async runtime per thread
+//!
+//! solo runs `async` code on the thread that calls it. Tasks are `!Send` futures that share
+//! state through `Rc<RefCell<_>>`; the executor, the reactor (on [`polling`]) and the timer
+//! heap all belong to that one thread. Programs that want every core run one solo runtime per
+//! thread (thread-per-core) instead of sharing one across threads.
+//!
+//! ```
+//! use std::{cell::RefCell, rc::Rc, time::Duration};
+//!
+//! let log = Rc::new(RefCell::new(Vec::new()));
+//! solo::block_on(async {
+//!     let mut tasks = Vec::new();
+//!     for id in 0..3 {
+//!         let log = log.clone();
+//!         tasks.push(solo::spawn_local(async move {
+//!             solo::time::sleep(Duration::from_millis(3 - id)).await;
+//!             log.borrow_mut().push(id);
+//!         }));
+//!     }
+//!     for task in tasks {
+//!         task.await;
+//!     }
+//! });
+//! assert_eq!(*log.borrow(), [2, 1, 0]);
+//! ```
+//!
+//! # The pieces
+//!
+//! - [`LocalExecutor`] runs tasks; [`block_on`] and [`spawn_local`] use the thread's default
+//!   executor. [`Task`] is the handle of a spawned task.
+//! - [`Async`] registers any file descriptor with the thread's reactor; [`net`] builds TCP,
+//!   UDP and Unix sockets on it.
+//! - [`time`] has sleeps, timeouts and intervals.
+//!
+//! # Wakers and threads
+//!
+//! Wakers are `Send + Sync`. Waking a task from another thread hands it back to its owner
+//! thread (and wakes that thread if it sleeps); the task's future is only ever polled and
+//! dropped on its own thread. Waking, cloning or dropping a waker after its executor is gone
+//! is a harmless no-op.
+//!
+//! [`polling`]: https://docs.rs/polling
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+
+mod executor;
+mod reactor;
+pub mod time;
+
+pub use executor::{LocalExecutor, Task, YieldNow, block_on, spawn_local, yield_now};
+pub use reactor::Async;

@@ -1,0 +1,453 @@
+//! A channel for sending one value between tasks on one thread.
+//!
+//! # Invariants
+//!
+//! - Both halves share one `Rc`; the value, both wakers and both "gone" flags live in one
+//!   `RefCell`. Halves are `!Send` because of the `Rc`.
+//! - `tx_gone` is set when the [`Sender`] is dropped or consumed by [`Sender::send`];
+//!   `rx_closed` when the [`Receiver`] is dropped or [`Receiver::close`]d. Neither is ever
+//!   cleared.
+//! - A value is stored only while `rx_closed` is false; a value sent before `close` can
+//!   still be taken with [`Receiver::try_recv`] or by awaiting the receiver.
+//! - A value still stored when the receiver is dropped is dropped right there, outside the
+//!   borrow, on the receiver's thread.
+
+use std::cell::RefCell;
+use std::error::Error;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use super::waiters::register;
+
+/// Creates a connected sender and receiver for one value.
+///
+/// # Examples
+///
+/// ```
+/// solo::block_on(async {
+///     let (tx, rx) = solo::sync::oneshot::channel();
+///     let task = solo::spawn_local(async move { tx.send(42).unwrap() });
+///     assert_eq!(rx.await, Ok(42));
+///     task.await;
+/// });
+/// ```
+pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
+    let shared = Rc::new(RefCell::new(State {
+        value: None,
+        tx_gone: false,
+        rx_closed: false,
+        rx_waker: None,
+        tx_waker: None,
+    }));
+    (
+        Sender {
+            shared: shared.clone(),
+        },
+        Receiver { shared },
+    )
+}
+
+struct State<T> {
+    value: Option<T>,
+    /// The sender was dropped or consumed.
+    tx_gone: bool,
+    /// The receiver was dropped or closed.
+    rx_closed: bool,
+    /// Woken when a value is sent or the sender goes away.
+    rx_waker: Option<Waker>,
+    /// Woken when the receiver closes (see [`Sender::closed`]).
+    tx_waker: Option<Waker>,
+}
+
+/// Sends the value; consumed by [`send`](Sender::send).
+pub struct Sender<T> {
+    shared: Rc<RefCell<State<T>>>,
+}
+
+impl<T> Sender<T> {
+    /// Sends `value`, consuming the sender.
+    ///
+    /// # Errors
+    ///
+    /// Returns `value` back if the receiver was dropped or closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = solo::sync::oneshot::channel();
+    /// drop(rx);
+    /// assert_eq!(tx.send(1), Err(1));
+    /// ```
+    pub fn send(self, value: T) -> Result<(), T> {
+        let waker = {
+            let mut state = self.shared.borrow_mut();
+            if state.rx_closed {
+                return Err(value);
+            }
+            state.value = Some(value);
+            state.rx_waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Ok(())
+    }
+
+    /// True once the receiver has been dropped or closed; a `send` would fail.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, mut rx) = solo::sync::oneshot::channel::<()>();
+    /// assert!(!tx.is_closed());
+    /// rx.close();
+    /// assert!(tx.is_closed());
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.shared.borrow().rx_closed
+    }
+
+    /// Waits until the receiver is dropped or closed.
+    ///
+    /// Useful to abandon computing a value nobody wants any more.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: nothing is consumed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// solo::block_on(async {
+    ///     let (mut tx, rx) = solo::sync::oneshot::channel::<u8>();
+    ///     let task = solo::spawn_local(async move { drop(rx) });
+    ///     tx.closed().await;
+    ///     assert!(tx.is_closed());
+    ///     task.await;
+    /// });
+    /// ```
+    pub fn closed(&mut self) -> Closed<'_, T> {
+        Closed { tx: self }
+    }
+
+    /// Polls for the receiver being closed; registers `cx`'s waker if it is not.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::future::poll_fn;
+    /// solo::block_on(async {
+    ///     let (mut tx, rx) = solo::sync::oneshot::channel::<u8>();
+    ///     drop(rx);
+    ///     poll_fn(|cx| tx.poll_closed(cx)).await;
+    /// });
+    /// ```
+    pub fn poll_closed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.shared.borrow_mut();
+        if state.rx_closed {
+            return Poll::Ready(());
+        }
+        register(&mut state.tx_waker, cx.waker());
+        Poll::Pending
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        let waker = {
+            let mut state = self.shared.borrow_mut();
+            state.tx_gone = true;
+            state.rx_waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl<T> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender")
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Future returned by [`Sender::closed`].
+#[must_use = "futures do nothing unless polled"]
+pub struct Closed<'a, T> {
+    tx: &'a mut Sender<T>,
+}
+
+impl<T> Future for Closed<'_, T> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.tx.poll_closed(cx)
+    }
+}
+
+impl<T> fmt::Debug for Closed<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Closed").finish_non_exhaustive()
+    }
+}
+
+/// Receives the value; a future resolving to it.
+///
+/// # Cancel safety
+///
+/// Awaiting `&mut rx` is cancel-safe: the value is only taken out when the poll returns it.
+/// Dropping the `Receiver` itself closes the channel and drops any value already sent.
+///
+/// Polling again after it returned a value yields `Err(RecvError)`.
+pub struct Receiver<T> {
+    shared: Rc<RefCell<State<T>>>,
+}
+
+impl<T> Receiver<T> {
+    /// Takes the value if it has been sent, without waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`TryRecvError::Empty`] if nothing was sent yet; [`TryRecvError::Closed`] if nothing
+    /// will ever come (sender gone, channel closed, or the value was already taken).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use solo::sync::oneshot::{channel, TryRecvError};
+    ///
+    /// let (tx, mut rx) = channel();
+    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    /// tx.send("hi").unwrap();
+    /// assert_eq!(rx.try_recv(), Ok("hi"));
+    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
+    /// ```
+    pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
+        let mut state = self.shared.borrow_mut();
+        match state.value.take() {
+            Some(value) => Ok(value),
+            None if state.tx_gone || state.rx_closed => Err(TryRecvError::Closed),
+            None => Err(TryRecvError::Empty),
+        }
+    }
+
+    /// Closes the channel: later `send`s fail, [`Sender::closed`] resolves. A value sent
+    /// before can still be received.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, mut rx) = solo::sync::oneshot::channel::<i32>();
+    /// rx.close();
+    /// assert_eq!(tx.send(5), Err(5));
+    /// assert!(rx.try_recv().is_err());
+    /// ```
+    pub fn close(&mut self) {
+        let waker = {
+            let mut state = self.shared.borrow_mut();
+            state.rx_closed = true;
+            state.tx_waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl<T> Future for Receiver<T> {
+    type Output = Result<T, RecvError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.shared.borrow_mut();
+        if let Some(value) = state.value.take() {
+            return Poll::Ready(Ok(value));
+        }
+        if state.tx_gone || state.rx_closed {
+            return Poll::Ready(Err(RecvError(())));
+        }
+        register(&mut state.rx_waker, cx.waker());
+        Poll::Pending
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        let (value, waker) = {
+            let mut state = self.shared.borrow_mut();
+            state.rx_closed = true;
+            (state.value.take(), state.tx_waker.take())
+        };
+        // The value's destructor runs outside the borrow: it may touch this channel.
+        drop(value);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl<T> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver").finish_non_exhaustive()
+    }
+}
+
+/// Error from awaiting a [`Receiver`]: the sender went away without sending.
+///
+/// # Examples
+///
+/// ```
+/// solo::block_on(async {
+///     let (tx, rx) = solo::sync::oneshot::channel::<u8>();
+///     drop(tx);
+///     assert_eq!(rx.await.unwrap_err().to_string(), "oneshot sender dropped without sending");
+/// });
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecvError(());
+
+impl fmt::Display for RecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("oneshot sender dropped without sending")
+    }
+}
+
+impl Error for RecvError {}
+
+/// Error from [`Receiver::try_recv`].
+///
+/// # Examples
+///
+/// ```
+/// use solo::sync::oneshot::{channel, TryRecvError};
+/// let (tx, mut rx) = channel::<u8>();
+/// drop(tx);
+/// assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TryRecvError {
+    /// No value yet; one may still come.
+    Empty,
+    /// No value will ever come.
+    Closed,
+}
+
+impl fmt::Display for TryRecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Empty => "oneshot channel empty",
+            Self::Closed => "oneshot channel closed",
+        })
+    }
+}
+
+impl Error for TryRecvError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+    use tokio_test::task::spawn;
+    use tokio_test::{assert_pending, assert_ready, assert_ready_eq, assert_ready_err};
+
+    struct DropCount(Rc<Cell<usize>>);
+    impl Drop for DropCount {
+        fn drop(&mut self) {
+            self.0.set(self.0.get() + 1);
+        }
+    }
+
+    #[test]
+    fn send_wakes_pending_receiver() {
+        let (tx, rx) = channel();
+        let mut rx = spawn(rx);
+        assert_pending!(rx.poll());
+        tx.send(7).unwrap();
+        assert!(rx.is_woken());
+        assert_ready_eq!(rx.poll(), Ok(7));
+        // After completion: no second value.
+        assert_ready_err!(rx.poll());
+    }
+
+    #[test]
+    fn sender_dropped_without_send_wakes_receiver_with_error() {
+        let (tx, rx) = channel::<u8>();
+        let mut rx = spawn(rx);
+        assert_pending!(rx.poll());
+        drop(tx);
+        assert!(rx.is_woken());
+        assert_ready_err!(rx.poll());
+    }
+
+    #[test]
+    fn close_then_value_sent_before_is_still_received() {
+        let (tx, mut rx) = channel();
+        tx.send(1).unwrap();
+        rx.close();
+        assert_eq!(rx.try_recv(), Ok(1));
+    }
+
+    #[test]
+    fn closed_future_resolves_on_receiver_drop_and_close() {
+        let (mut tx, rx) = channel::<u8>();
+        {
+            let mut closed = spawn(tx.closed());
+            assert_pending!(closed.poll());
+            drop(rx);
+            assert!(closed.is_woken());
+            assert_ready!(closed.poll());
+        }
+        let (mut tx2, mut rx2) = channel::<u8>();
+        let mut closed = spawn(tx2.closed());
+        assert_pending!(closed.poll());
+        rx2.close();
+        assert!(closed.is_woken());
+        assert_ready!(closed.poll());
+        drop(closed);
+        assert_eq!(tx.send(1), Err(1));
+        assert_eq!(tx2.send(2), Err(2));
+    }
+
+    #[test]
+    fn cancelled_receive_loses_nothing() {
+        let (tx, mut rx) = channel();
+        {
+            let mut recv = spawn(&mut rx);
+            assert_pending!(recv.poll());
+        }
+        tx.send(3).unwrap();
+        assert_eq!(rx.try_recv(), Ok(3));
+    }
+
+    #[test]
+    fn unreceived_value_dropped_exactly_once_when_receiver_drops() {
+        let drops = Rc::new(Cell::new(0));
+        let (tx, rx) = channel();
+        tx.send(DropCount(drops.clone())).unwrap_or_else(|_| panic!());
+        assert_eq!(drops.get(), 0);
+        drop(rx);
+        assert_eq!(drops.get(), 1);
+        // Rejected values come back to the caller, who drops them once.
+        let (tx, rx) = channel();
+        drop(rx);
+        let back = tx.send(DropCount(drops.clone())).err().unwrap();
+        assert_eq!(drops.get(), 1);
+        drop(back);
+        assert_eq!(drops.get(), 2);
+    }
+
+    #[test]
+    fn receiver_in_a_spawned_task() {
+        crate::block_on(async {
+            let (tx, rx) = channel();
+            let t = crate::spawn_local(rx);
+            futures_lite::future::yield_now().await;
+            tx.send("x").unwrap();
+            assert_eq!(t.await, Ok("x"));
+        });
+    }
+}

@@ -1,0 +1,260 @@
+//! The timer heap: a binary min-heap of deadlines with O(1) cancellation.
+//!
+//! # Design
+//!
+//! Each timer owns a slot in a `Slab` (its waker and a sequence number); the heap holds
+//! `(deadline, seq, slot)` entries ordered by deadline, then by insertion order. Cancelling
+//! removes the slot and leaves the heap entry behind as garbage, recognised later because the
+//! slot is gone or now belongs to a timer with another `seq`.
+//!
+//! Garbage is bounded: it is popped whenever it reaches the top (so [`next_deadline`] always
+//! reports the earliest **live** timer, and the reactor never wakes up for a cancelled one),
+//! and the heap is rebuilt without garbage once garbage outnumbers live entries (amortised
+//! O(1) per cancellation). A million sleeps created and dropped keep memory flat.
+//!
+//! [`next_deadline`]: TimerHeap::next_deadline
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::task::Waker;
+use std::time::Instant;
+
+use slab::Slab;
+
+/// Garbage below this is never worth a rebuild.
+const MIN_COMPACT: usize = 64;
+
+/// Identifies one timer in a [`TimerHeap`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TimerKey {
+    slot: usize,
+    seq: u64,
+}
+
+struct Entry {
+    deadline: Instant,
+    seq: u64,
+    slot: usize,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Entry {
+    /// Reversed, so that `BinaryHeap` (a max-heap) pops the earliest deadline first, and among
+    /// equal deadlines the earliest inserted.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.deadline, other.seq).cmp(&(self.deadline, self.seq))
+    }
+}
+
+struct Slot {
+    seq: u64,
+    deadline: Instant,
+    waker: Option<Waker>,
+}
+
+/// Pending timers of one thread.
+pub(crate) struct TimerHeap {
+    heap: BinaryHeap<Entry>,
+    slots: Slab<Slot>,
+    next_seq: u64,
+}
+
+impl TimerHeap {
+    pub(crate) fn new() -> Self {
+        TimerHeap {
+            heap: BinaryHeap::new(),
+            slots: Slab::new(),
+            next_seq: 0,
+        }
+    }
+
+    /// Adds a timer.
+    pub(crate) fn insert(&mut self, deadline: Instant, waker: Option<Waker>) -> TimerKey {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let slot = self.slots.insert(Slot {
+            seq,
+            deadline,
+            waker,
+        });
+        self.heap.push(Entry {
+            deadline,
+            seq,
+            slot,
+        });
+        TimerKey { slot, seq }
+    }
+
+    fn get_mut(&mut self, key: TimerKey) -> Option<&mut Slot> {
+        self.slots.get_mut(key.slot).filter(|s| s.seq == key.seq)
+    }
+
+    /// Whether the timer is still pending (neither fired nor removed).
+    pub(crate) fn is_live(&self, key: TimerKey) -> bool {
+        self.slots.get(key.slot).is_some_and(|s| s.seq == key.seq)
+    }
+
+    /// Stores `waker` unless the stored one already wakes the same task.
+    pub(crate) fn set_waker(&mut self, key: TimerKey, waker: &Waker) {
+        if let Some(slot) = self.get_mut(key) {
+            match &slot.waker {
+                Some(w) if w.will_wake(waker) => {}
+                _ => slot.waker = Some(waker.clone()),
+            }
+        }
+    }
+
+    /// Cancels a pending timer in O(1) (amortised). Returns its waker if it was pending.
+    pub(crate) fn remove(&mut self, key: TimerKey) -> Option<Option<Waker>> {
+        if !self.is_live(key) {
+            return None;
+        }
+        let slot = self.slots.remove(key.slot);
+        self.maybe_compact();
+        Some(slot.waker)
+    }
+
+    /// Moves a pending timer to a new deadline, keeping its waker. Returns the new key, or
+    /// `None` if the timer was not pending.
+    pub(crate) fn reset(&mut self, key: TimerKey, deadline: Instant) -> Option<TimerKey> {
+        let waker = self.remove(key)?;
+        Some(self.insert(deadline, waker))
+    }
+
+    /// Pops every live timer whose deadline is `<= now`, in deadline order (ties in insertion
+    /// order), and hands its key and waker to `fired`.
+    pub(crate) fn fire_due(
+        &mut self,
+        now: Instant,
+        mut fired: impl FnMut(TimerKey, Option<Waker>),
+    ) -> usize {
+        let mut count = 0;
+        while let Some(top) = self.heap.peek() {
+            if !self.slots.get(top.slot).is_some_and(|s| s.seq == top.seq) {
+                self.heap.pop();
+                continue;
+            }
+            if top.deadline > now {
+                break;
+            }
+            let key = TimerKey {
+                slot: top.slot,
+                seq: top.seq,
+            };
+            self.heap.pop();
+            let slot = self.slots.remove(key.slot);
+            fired(key, slot.waker);
+            count += 1;
+        }
+        count
+    }
+
+    /// The earliest live deadline (garbage at the top is popped on the way).
+    pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
+        while let Some(top) = self.heap.peek() {
+            if self.slots.get(top.slot).is_some_and(|s| s.seq == top.seq) {
+                return Some(top.deadline);
+            }
+            self.heap.pop();
+        }
+        None
+    }
+
+    /// The deadline of a pending timer.
+    #[allow(dead_code)]
+    pub(crate) fn deadline(&self, key: TimerKey) -> Option<Instant> {
+        self.slots
+            .get(key.slot)
+            .filter(|s| s.seq == key.seq)
+            .map(|s| s.deadline)
+    }
+
+    /// The number of pending timers.
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Heap entries that belong to no pending timer.
+    pub(crate) fn garbage(&self) -> usize {
+        self.heap.len() - self.slots.len()
+    }
+
+    fn maybe_compact(&mut self) {
+        let garbage = self.garbage();
+        if garbage > MIN_COMPACT && garbage > self.slots.len() {
+            let slots = &self.slots;
+            self.heap
+                .retain(|e| slots.get(e.slot).is_some_and(|s| s.seq == e.seq));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn fires_in_deadline_order_with_ties_in_insertion_order() {
+        let t0 = Instant::now();
+        let mut heap = TimerHeap::new();
+        let a = heap.insert(t0 + Duration::from_millis(2), None);
+        let b = heap.insert(t0 + Duration::from_millis(1), None);
+        let c = heap.insert(t0 + Duration::from_millis(2), None);
+        let mut order = Vec::new();
+        heap.fire_due(t0 + Duration::from_millis(5), |k, _| order.push(k));
+        assert_eq!(order, [b, a, c]);
+        assert_eq!(heap.len(), 0);
+        assert_eq!(heap.garbage(), 0);
+    }
+
+    #[test]
+    fn cancelled_earliest_timer_does_not_set_the_next_deadline() {
+        let t0 = Instant::now();
+        let mut heap = TimerHeap::new();
+        let early = heap.insert(t0 + Duration::from_millis(1), None);
+        heap.insert(t0 + Duration::from_secs(9), None);
+        assert!(heap.remove(early).is_some());
+        assert_eq!(heap.next_deadline(), Some(t0 + Duration::from_secs(9)));
+        assert_eq!(heap.garbage(), 0);
+    }
+
+    #[test]
+    fn million_inserts_and_cancels_keep_garbage_bounded() {
+        let t0 = Instant::now();
+        let mut heap = TimerHeap::new();
+        let keep = heap.insert(t0 + Duration::from_secs(1), None);
+        for i in 0..1_000_000u64 {
+            let k = heap.insert(t0 + Duration::from_secs(2 + i % 1000), None);
+            heap.remove(k);
+            assert!(heap.garbage() <= MIN_COMPACT + 1);
+        }
+        assert!(heap.is_live(keep));
+        assert_eq!(heap.len(), 1);
+    }
+
+    #[test]
+    fn a_reused_slot_does_not_confuse_an_old_key() {
+        let t0 = Instant::now();
+        let mut heap = TimerHeap::new();
+        let old = heap.insert(t0, None);
+        heap.remove(old);
+        let new = heap.insert(t0 + Duration::from_secs(1), None);
+        assert!(!heap.is_live(old));
+        assert!(heap.remove(old).is_none());
+        assert!(heap.is_live(new));
+        let mut fired = 0;
+        heap.fire_due(t0, |_, _| fired += 1);
+        assert_eq!(fired, 0, "the stale entry of `old` must not fire `new`");
+    }
+}

@@ -1,0 +1,28 @@
+//! Timers: [`sleep`], [`sleep_until`], [`timeout`] and [`interval`].
+//!
+//! # Design
+//!
+//! Each thread's reactor keeps one binary heap of deadlines (`heap.rs`). A timer is inserted
+//! on its first poll (O(log n)) and removed in O(1) when dropped; the reactor's sleep is
+//! bounded by the earliest live deadline, so there is no periodic tick and no wake-up for a
+//! cancelled timer. Registering a timer on the owner thread never notifies the reactor:
+//! nobody else can be sleeping in it.
+//!
+//! # Guarantees
+//!
+//! - Timers never fire early, and fire in deadline order (ties in creation order).
+//! - `Duration::MAX`, `Instant`s centuries ahead and `interval(Duration::MAX)` never fire and
+//!   never panic or overflow.
+//! - A deadline in the past (and `Duration::ZERO`) is ready on the first poll.
+//! - An [`Interval`] that falls behind skips the missed ticks instead of firing in a burst.
+
+pub(crate) mod clock;
+mod heap;
+mod interval;
+mod sleep;
+mod timeout;
+
+pub(crate) use heap::TimerHeap;
+pub use interval::{Interval, interval, interval_at};
+pub use sleep::{Sleep, sleep, sleep_until};
+pub use timeout::{Elapsed, Timeout, timeout, timeout_at};

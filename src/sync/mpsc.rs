@@ -876,6 +876,7 @@ mod tests {
         drop(rx.try_recv().ok().unwrap());
         assert_eq!(drops.get(), 2);
         assert_ready!(blocked.poll()).ok().unwrap();
+        drop(blocked);
         drop(rx); // two buffered
         assert_eq!(drops.get(), 4);
         drop(tx);

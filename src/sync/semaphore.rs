@@ -469,8 +469,10 @@ mod tests {
         assert_eq!(p.num_permits(), 3);
         // One permit (the added one) was left; the small request got it.
         assert!(small.is_woken());
-        assert_ready_ok!(small.poll());
+        let q = assert_ready_ok!(small.poll());
         assert_eq!(sem.available_permits(), 0);
+        drop((p, q));
+        assert_eq!(sem.available_permits(), 4);
     }
 
     #[test]
@@ -482,7 +484,9 @@ mod tests {
         assert_pending!(small.poll());
         drop(big);
         assert!(small.is_woken());
-        assert_ready_ok!(small.poll());
+        let p = assert_ready_ok!(small.poll());
+        assert_eq!(p.num_permits(), 2);
+        assert_eq!(sem.available_permits(), 0);
         assert_eq!(entries(&sem), 0);
     }
 

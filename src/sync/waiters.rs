@@ -122,6 +122,7 @@ impl<D> Waiters<D> {
     }
 
     /// The data of an entry, linked or not.
+    #[cfg(test)]
     pub(crate) fn get(&self, key: Key) -> &D {
         &self.nodes[key.0].data
     }

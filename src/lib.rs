@@ -45,9 +45,11 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
+mod embed;
 mod executor;
 mod reactor;
 pub mod time;
 
+pub use embed::{RunStatus, WakeHandle};
 pub use executor::{LocalExecutor, Task, YieldNow, block_on, spawn_local, yield_now};
 pub use reactor::Async;

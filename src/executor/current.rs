@@ -66,6 +66,11 @@ pub(crate) fn in_runtime() -> bool {
     !CURRENT.with(Cell::get).is_null()
 }
 
+/// Whether `local` is the executor running on this thread right now.
+pub(crate) fn is_current(local: &Local) -> bool {
+    ptr::eq(CURRENT.with(Cell::get), local)
+}
+
 /// Panics with a message naming `what` if no solo executor runs on this thread.
 #[track_caller]
 pub(crate) fn assert_in_runtime(what: &str) {

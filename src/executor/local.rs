@@ -113,9 +113,14 @@ impl Local {
         Task::new(task)
     }
 
-    /// Queues a task woken on the owner thread.
+    /// Queues a task woken (or spawned) on the owner thread.
     pub(crate) fn push(&self, runnable: Runnable<TaskMeta>) {
         self.queue.borrow_mut().push_back(runnable);
+        // Owner-thread wakes need no syscall, except when the executor is idle inside a host's
+        // event loop (embedding): then the host must learn that work arrived. One load.
+        if self.shared.inbox.is_sleeping() {
+            self.shared.signal();
+        }
     }
 
     /// Called when a live future is dropped; returns its waker for the caller to drop.

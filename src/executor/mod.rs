@@ -36,14 +36,14 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-pub(crate) use current::{Enter, assert_in_runtime};
+pub(crate) use current::{Enter, assert_in_runtime, is_current};
 pub use current::{block_on, spawn_local};
 pub(crate) use local::{Local, MainSignal, REACTOR_INTERVAL};
-pub(crate) use shared::WakeCallback;
+pub(crate) use shared::Shared;
 pub use task::Task;
 pub use yield_now::{YieldNow, yield_now};
 
-use crate::reactor::Reactor;
+use crate::reactor::{React, Reactor};
 
 /// A single-threaded executor of `!Send` futures that may borrow from the stack.
 ///
@@ -187,7 +187,7 @@ impl<'a> LocalExecutor<'a> {
                 let since = local.since_reactor.get() + polled;
                 if since >= REACTOR_INTERVAL {
                     local.since_reactor.set(0);
-                    local.reactor.react(false);
+                    local.reactor.react(React::NoBlock);
                 } else {
                     local.since_reactor.set(since);
                 }
@@ -197,7 +197,7 @@ impl<'a> LocalExecutor<'a> {
             local.since_reactor.set(0);
             let inbox = &local.shared.inbox;
             if inbox.prepare_sleep(|| signal.is_set()) {
-                local.reactor.react(true);
+                local.reactor.react(React::Block);
                 inbox.wake_up();
             }
             poll_main = signal.take();
@@ -224,7 +224,7 @@ impl<'a> LocalExecutor<'a> {
         loop {
             total += local.run_batch(REACTOR_INTERVAL);
             local.since_reactor.set(0);
-            local.reactor.react(false);
+            local.reactor.react(React::NoBlock);
             if !local.has_ready() {
                 return total;
             }

@@ -92,21 +92,13 @@ impl Shared {
 pub(crate) fn schedule(runnable: Runnable<TaskMeta>) {
     let meta = runnable.metadata();
     if meta.shared.owner == thread_id() {
-        let shared: *const Shared = Arc::as_ptr(&meta.shared);
         // SAFETY: we are on the owner thread and hold a `Runnable`, so the future is alive and
         // holds an `Rc<Local>`: `local` is valid (module invariants). `Local` is `!Sync` but
-        // this thread is its owner, so a shared borrow is sound.
-        let local = unsafe { &*(*shared).local };
+        // this thread is its owner, so a shared borrow is sound. The `Local` outlives the
+        // call: the queued `Runnable` keeps it alive, and only this (busy) thread could run
+        // or drop that `Runnable`.
+        let local = unsafe { &*meta.shared.local };
         local.push(runnable);
-        // SAFETY: `Local` holds an `Arc<Shared>`, and the `Local` outlives this call (the
-        // `Runnable` we just queued keeps its future, and so an `Rc<Local>`, alive; only this
-        // thread could run or drop it, and it is busy here).
-        let shared = unsafe { &*shared };
-        // Owner-thread wakes never need a syscall, except when the owner is idle inside a
-        // host's event loop (embedding): then the host must learn that work arrived.
-        if shared.inbox.is_sleeping() {
-            shared.signal();
-        }
     } else {
         // Keep `Shared` alive ourselves: once the push lands, the owner may run and destroy
         // the task (and with it the metadata's `Arc`) before we notify.

@@ -40,6 +40,18 @@ use crate::time::clock;
 /// costs one wake-up per day instead of an overflow.
 const MAX_SLEEP: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// How [`Reactor::react`] may wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum React {
+    /// Never block; skip the syscall when no fd is registered (only timers can be due).
+    NoBlock,
+    /// Never block, but always ask the OS: drains a pending notification, so a host
+    /// watching the poller's fd does not see it readable again (embedding).
+    Drain,
+    /// Sleep until the earliest timer, an I/O event or a notification, unless a timer is due.
+    Block,
+}
+
 thread_local! {
     static REACTOR: OnceCell<Rc<Reactor>> = const { OnceCell::new() };
 }
@@ -167,11 +179,11 @@ impl Reactor {
 
     /// Fires due timers and dispatches ready I/O, then wakes the collected wakers.
     ///
-    /// With `block`, sleeps until the earliest timer, an I/O event or a notification, unless
-    /// a timer was already due. Returns the number of wakers woken. I/O errors from the
-    /// poller are reported on stderr and treated as "no events": a blocking caller then sees
-    /// a spurious wake-up, never a hang or a crash.
-    pub(crate) fn react(&self, block: bool) -> usize {
+    /// Returns the number of wakers woken. I/O errors from the poller are reported on stderr
+    /// and treated as "no events": a blocking caller then sees a spurious wake-up, never a
+    /// hang or a crash.
+    pub(crate) fn react(&self, mode: React) -> usize {
+        let block = mode == React::Block;
         let mut wake = std::mem::take(&mut *self.to_wake.borrow_mut());
         let now = clock::now();
         self.timers
@@ -184,7 +196,7 @@ impl Reactor {
             clock::sleep_timeout(now, self.timers.borrow_mut().next_deadline())
                 .map(|d| d.min(MAX_SLEEP))
         };
-        if timeout != Some(Duration::ZERO) || self.has_sources() {
+        if timeout != Some(Duration::ZERO) || mode == React::Drain || self.has_sources() {
             self.wait(timeout, &mut wake);
             if timeout != Some(Duration::ZERO) {
                 self.timers

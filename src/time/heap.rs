@@ -140,7 +140,7 @@ impl TimerHeap {
     ) -> usize {
         let mut count = 0;
         while let Some(top) = self.heap.peek() {
-            if !self.slots.get(top.slot).is_some_and(|s| s.seq == top.seq) {
+            if !live(&self.slots, top) {
                 self.heap.pop();
                 continue;
             }
@@ -162,7 +162,7 @@ impl TimerHeap {
     /// The earliest live deadline (garbage at the top is popped on the way).
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
         while let Some(top) = self.heap.peek() {
-            if self.slots.get(top.slot).is_some_and(|s| s.seq == top.seq) {
+            if live(&self.slots, top) {
                 return Some(top.deadline);
             }
             self.heap.pop();
@@ -180,6 +180,7 @@ impl TimerHeap {
     }
 
     /// The number of pending timers.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn len(&self) -> usize {
         self.slots.len()
     }
@@ -193,10 +194,14 @@ impl TimerHeap {
         let garbage = self.garbage();
         if garbage > MIN_COMPACT && garbage > self.slots.len() {
             let slots = &self.slots;
-            self.heap
-                .retain(|e| slots.get(e.slot).is_some_and(|s| s.seq == e.seq));
+            self.heap.retain(|e| live(slots, e));
         }
     }
+}
+
+/// Whether a heap entry still belongs to a pending timer.
+fn live(slots: &Slab<Slot>, entry: &Entry) -> bool {
+    slots.get(entry.slot).is_some_and(|s| s.seq == entry.seq)
 }
 
 #[cfg(test)]

@@ -45,10 +45,17 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
+pub mod diag;
 mod embed;
 mod executor;
 mod reactor;
+pub mod sync;
 pub mod time;
+
+/// Tasks: the [`Task`] handle, [`Builder`](task::Builder) for named tasks, and ids.
+pub mod task {
+    pub use crate::executor::{Builder, Task, TaskId, YieldNow, yield_now};
+}
 
 pub use embed::{RunStatus, WakeHandle};
 pub use executor::{LocalExecutor, Task, YieldNow, block_on, spawn_local, yield_now};

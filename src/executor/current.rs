@@ -15,6 +15,7 @@ use std::cell::Cell;
 use std::future::Future;
 use std::panic::Location;
 use std::ptr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::LocalExecutor;
@@ -104,9 +105,11 @@ pub(crate) fn assert_in_runtime(what: &str) {
 /// });
 /// assert_eq!(answer, 42);
 /// ```
+#[track_caller]
 pub fn block_on<F: Future>(future: F) -> F::Output {
+    let location = Location::caller();
     DEFAULT
-        .try_with(|ex| ex.block_on(future))
+        .try_with(|ex| ex.block_on_at(future, location))
         .unwrap_or_else(|_| panic!("solo::block_on called while the thread is exiting"))
 }
 
@@ -138,16 +141,28 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let location = Location::caller();
+    spawn_local_at(future, Location::caller(), None)
+}
+
+/// `spawn_local` with an explicit location and an optional name (for `task::Builder`).
+pub(crate) fn spawn_local_at<F>(
+    future: F,
+    location: &'static Location<'static>,
+    name: Option<Arc<str>>,
+) -> Task<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
     let current = CURRENT.with(Cell::get);
     if !current.is_null() {
         // SAFETY: `CURRENT` is non-null only while `Enter` is alive, i.e. while a borrow of
         // that `Local` is live on this thread's stack (module invariants).
         let local = unsafe { &*current };
         // SAFETY: `F: 'static`, so the future outlives any executor.
-        return unsafe { local.spawn(future, location) };
+        return unsafe { local.spawn(future, location, name) };
     }
     DEFAULT
-        .try_with(|ex| ex.spawn_at(future, location))
+        .try_with(|ex| ex.spawn_at(future, location, name))
         .unwrap_or_else(|_| panic!("solo::spawn_local called while the thread is exiting"))
 }

@@ -25,7 +25,8 @@ use async_task::{Builder, Runnable};
 use slab::Slab;
 
 use super::shared::{Shared, schedule};
-use super::task::{Task, TaskFuture, TaskMeta};
+use super::task::{NAMED, Task, TaskFuture, TaskId, TaskMeta};
+use crate::diag::{Counters, PollSlot};
 use crate::reactor::Reactor;
 
 /// How many task polls may run before the executor checks I/O and timers again, even while
@@ -77,6 +78,7 @@ impl Local {
         &self,
         future: F,
         location: &'static Location<'static>,
+        name: Option<Arc<str>>,
     ) -> Task<F::Output>
     where
         F: Future + 'a,
@@ -89,10 +91,18 @@ impl Local {
             .this
             .upgrade()
             .expect("a Local is alive while it is borrowed");
-        let future = TaskFuture::new(future, local, slot);
+        let counters = &self.reactor.counters;
+        Counters::add(&counters.tasks_spawned, 1);
+        let mut id = TaskId::new(self.shared.owner, counters.tasks_spawned.get()).0;
+        if let Some(name) = name {
+            self.reactor.poll_slot.set_name(id, name);
+            id |= NAMED;
+        }
+        let future = TaskFuture::new(future, local, slot, id);
         let meta = TaskMeta {
             shared: self.shared.clone(),
             location,
+            id,
         };
         // SAFETY:
         // - `!Send` futures: the `Runnable` is run and dropped only on the owner thread.
@@ -116,6 +126,7 @@ impl Local {
     /// Queues a task woken (or spawned) on the owner thread.
     pub(crate) fn push(&self, runnable: Runnable<TaskMeta>) {
         self.queue.borrow_mut().push_back(runnable);
+        Counters::add(&self.reactor.counters.wakes_local, 1);
         // Owner-thread wakes need no syscall, except when the executor is idle inside a host's
         // event loop (embedding): then the host must learn that work arrived. One load.
         if self.shared.inbox.is_sleeping() {
@@ -124,8 +135,17 @@ impl Local {
     }
 
     /// Called when a live future is dropped; returns its waker for the caller to drop.
-    pub(crate) fn forget_task(&self, slot: usize) -> Option<Waker> {
+    pub(crate) fn forget_task(&self, slot: usize, id: u64) -> Option<Waker> {
+        Counters::add(&self.reactor.counters.tasks_dropped, 1);
+        if id & NAMED != 0 {
+            self.reactor.poll_slot.remove_name(id);
+        }
         self.active.borrow_mut().try_remove(slot)
+    }
+
+    /// Called when a task's future returns `Ready`.
+    pub(crate) fn task_completed(&self) {
+        Counters::add(&self.reactor.counters.tasks_completed, 1);
     }
 
     /// The number of live tasks.
@@ -144,6 +164,7 @@ impl Local {
         let n = self.shared.inbox.drain(&mut spare);
         if n > 0 {
             self.queue.borrow_mut().extend(spare.drain(..));
+            Counters::add(&self.reactor.counters.wakes_remote, n as u64);
         }
         n
     }
@@ -155,14 +176,25 @@ impl Local {
     pub(crate) fn run_batch(&self, budget: usize) -> usize {
         // Look at remote wakes once per batch, so a busy local queue cannot starve them.
         self.drain_inbox();
+        let slot = PollSlot::enabled().then_some(&*self.reactor.poll_slot);
+        if let Some(slot) = slot {
+            slot.set_busy(true);
+        }
         let mut polled = 0;
         while polled < budget {
             let next = self.queue.borrow_mut().pop_front();
             match next {
                 Some(runnable) => {
+                    if let Some(slot) = slot {
+                        let meta = runnable.metadata();
+                        slot.begin(meta.id & !NAMED, meta.location);
+                    }
                     // Panics inside the task are caught by async-task (`propagate_panic`)
                     // and re-raised where its `Task` is awaited.
                     runnable.run();
+                    if let Some(slot) = slot {
+                        slot.end();
+                    }
                     polled += 1;
                 }
                 None => {
@@ -172,6 +204,10 @@ impl Local {
                 }
             }
         }
+        if let Some(slot) = slot {
+            slot.set_busy(false);
+        }
+        Counters::add(&self.reactor.counters.polls, polled as u64);
         polled
     }
 

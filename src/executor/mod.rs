@@ -20,6 +20,7 @@
 //! - The loop never calls the poller while a task is ready, except every
 //!   [`REACTOR_INTERVAL`](local::REACTOR_INTERVAL) polls to keep I/O and timers fair.
 
+mod builder;
 mod current;
 mod inbox;
 mod local;
@@ -36,13 +37,16 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
+pub use builder::Builder;
+pub(crate) use current::spawn_local_at;
 pub(crate) use current::{Enter, assert_in_runtime, is_current};
 pub use current::{block_on, spawn_local};
 pub(crate) use local::{Local, MainSignal, REACTOR_INTERVAL};
 pub(crate) use shared::Shared;
-pub use task::Task;
+pub use task::{Task, TaskId};
 pub use yield_now::{YieldNow, yield_now};
 
+use crate::diag::PollSlot;
 use crate::reactor::{React, Reactor};
 
 /// A single-threaded executor of `!Send` futures that may borrow from the stack.
@@ -122,13 +126,14 @@ impl<'a> LocalExecutor<'a> {
         F: Future + 'a,
         F::Output: 'a,
     {
-        self.spawn_at(future, Location::caller())
+        self.spawn_at(future, Location::caller(), None)
     }
 
     pub(crate) fn spawn_at<F>(
         &self,
         future: F,
         location: &'static Location<'static>,
+        name: Option<Arc<str>>,
     ) -> Task<F::Output>
     where
         F: Future + 'a,
@@ -136,7 +141,7 @@ impl<'a> LocalExecutor<'a> {
     {
         // SAFETY: `F: 'a`, and `Drop for LocalExecutor<'a>` drops every task before `'a`
         // ends (or the executor is leaked and its tasks are never touched again).
-        unsafe { self.local.spawn(future, location) }
+        unsafe { self.local.spawn(future, location, name) }
     }
 
     /// Runs `future` to completion, and the executor's tasks, the thread's reactor and timers
@@ -164,7 +169,16 @@ impl<'a> LocalExecutor<'a> {
     /// });
     /// assert_eq!(out, "done");
     /// ```
+    #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.block_on_at(future, Location::caller())
+    }
+
+    pub(crate) fn block_on_at<F: Future>(
+        &self,
+        future: F,
+        location: &'static Location<'static>,
+    ) -> F::Output {
         let local = &*self.local;
         let _enter = Enter::new(local);
         let guard = SignalGuard::new(local);
@@ -176,7 +190,15 @@ impl<'a> LocalExecutor<'a> {
         let mut poll_main = true;
         loop {
             if poll_main {
-                if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                let slot = PollSlot::enabled().then_some(&*local.reactor.poll_slot);
+                if let Some(slot) = slot {
+                    slot.begin(0, location);
+                }
+                let poll = future.as_mut().poll(&mut cx);
+                if let Some(slot) = slot {
+                    slot.end();
+                }
+                if let Poll::Ready(output) = poll {
                     return output;
                 }
             }

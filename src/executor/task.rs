@@ -29,6 +29,60 @@ pub(crate) struct TaskMeta {
     pub(crate) shared: Arc<Shared>,
     /// Where the task was spawned (`#[track_caller]`), for diagnostics.
     pub(crate) location: &'static Location<'static>,
+    /// The task's id (see [`TaskId`]).
+    pub(crate) id: u64,
+}
+
+/// Set in a task id when the task has a name in its thread's name table.
+pub(crate) const NAMED: u64 = 1 << 63;
+
+/// A task's id: unique in the process (the spawning thread and a per-thread sequence).
+///
+/// # Examples
+///
+/// ```
+/// let ex = solo::LocalExecutor::new();
+/// let (a, b) = (ex.spawn(async {}), ex.spawn(async {}));
+/// assert_ne!(a.id(), b.id());
+/// println!("spawned {}", a.id());
+/// # ex.run_until_stalled();
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskId(pub(crate) u64);
+
+impl TaskId {
+    /// The bits that identify the thread: solo thread ids fit in 23 bits in practice.
+    const SEQ_BITS: u32 = 40;
+
+    pub(crate) fn new(thread: u64, seq: u64) -> TaskId {
+        TaskId(((thread << Self::SEQ_BITS) | (seq & ((1 << Self::SEQ_BITS) - 1))) & !NAMED)
+    }
+
+    /// The id as a number (stable for the task's lifetime).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = solo::LocalExecutor::new();
+    /// let task = ex.spawn(async {});
+    /// assert_ne!(task.id().as_u64(), 0);
+    /// # ex.run_until_stalled();
+    /// ```
+    pub fn as_u64(self) -> u64 {
+        self.0 & !NAMED
+    }
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let id = self.as_u64();
+        write!(
+            f,
+            "#{}.{}",
+            id >> Self::SEQ_BITS,
+            id & ((1 << Self::SEQ_BITS) - 1)
+        )
+    }
 }
 
 /// The future async-task stores: the user's future plus liveness tracking.
@@ -36,14 +90,17 @@ pub(crate) struct TaskFuture<F> {
     future: ManuallyDrop<F>,
     local: Rc<Local>,
     slot: usize,
+    /// The task id, with [`NAMED`] set if its name must be removed when it ends.
+    id: u64,
 }
 
 impl<F> TaskFuture<F> {
-    pub(crate) fn new(future: F, local: Rc<Local>, slot: usize) -> Self {
+    pub(crate) fn new(future: F, local: Rc<Local>, slot: usize, id: u64) -> Self {
         TaskFuture {
             future: ManuallyDrop::new(future),
             local,
             slot,
+            id,
         }
     }
 }
@@ -53,9 +110,16 @@ impl<F: Future> Future for TaskFuture<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         // SAFETY: `future` is structurally pinned: it is never moved out of `self`, and is
-        // dropped in place in `Drop`. The other fields are never pinned.
-        let future = unsafe { self.map_unchecked_mut(|this| &mut *this.future) };
-        future.poll(cx)
+        // dropped in place in `Drop`. The other fields are never pinned, and nothing here
+        // moves out of `this`.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: see above; `this.future` is not moved.
+        let future = unsafe { Pin::new_unchecked(&mut *this.future) };
+        let poll = future.poll(cx);
+        if poll.is_ready() {
+            this.local.task_completed();
+        }
+        poll
     }
 }
 
@@ -63,7 +127,7 @@ impl<F> Drop for TaskFuture<F> {
     fn drop(&mut self) {
         // Take the waker out first and drop it after the borrow ends: dropping a waker runs
         // async-task code, never ours, but borrows must not span foreign code on principle.
-        let waker = self.local.forget_task(self.slot);
+        let waker = self.local.forget_task(self.slot, self.id);
         drop(waker);
         let future = &mut self.future;
         // SAFETY: `future` is dropped exactly once, here, and never used afterwards.
@@ -99,14 +163,17 @@ impl<F> Drop for TaskFuture<F> {
 pub struct Task<T> {
     inner: async_task::FallibleTask<T, TaskMeta>,
     location: &'static Location<'static>,
+    id: TaskId,
 }
 
 impl<T> Task<T> {
     pub(crate) fn new(inner: async_task::Task<T, TaskMeta>) -> Self {
         let location = inner.metadata().location;
+        let id = TaskId(inner.metadata().id & !NAMED);
         Task {
             inner: inner.fallible(),
             location,
+            id,
         }
     }
 
@@ -174,6 +241,20 @@ impl<T> Task<T> {
     pub fn location(&self) -> &'static Location<'static> {
         self.location
     }
+
+    /// The task's id, as reported by diagnostics.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ex = solo::LocalExecutor::new();
+    /// let task = ex.spawn(async {});
+    /// println!("{}", task.id());
+    /// # ex.run_until_stalled();
+    /// ```
+    pub fn id(&self) -> TaskId {
+        self.id
+    }
 }
 
 impl<T> Future for Task<T> {
@@ -195,6 +276,7 @@ impl<T> Future for Task<T> {
 impl<T> fmt::Debug for Task<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Task")
+            .field("id", &self.id)
             .field("location", &self.location())
             .field("finished", &self.is_finished())
             .finish()

@@ -33,6 +33,7 @@ use slab::Slab;
 pub use async_io::Async;
 pub(crate) use source::Source;
 
+use crate::diag::{Counters, PollSlot, Stats};
 use crate::time::TimerHeap;
 use crate::time::clock;
 
@@ -67,6 +68,10 @@ pub(crate) struct Reactor {
     pub(crate) timers: RefCell<TimerHeap>,
     /// Wakers collected during one `react`, woken after all borrows end.
     to_wake: RefCell<Vec<Waker>>,
+    /// This thread's runtime statistics.
+    pub(crate) counters: Counters,
+    /// What this thread is polling, for the slow-poll monitor.
+    pub(crate) poll_slot: Arc<PollSlot>,
 }
 
 impl Reactor {
@@ -81,6 +86,8 @@ impl Reactor {
             waiter: RefCell::new(sys::Waiter::new()),
             timers: RefCell::new(TimerHeap::new()),
             to_wake: RefCell::new(Vec::new()),
+            counters: Counters::default(),
+            poll_slot: PollSlot::new(),
         })
     }
 
@@ -183,28 +190,56 @@ impl Reactor {
     /// and treated as "no events": a blocking caller then sees a spurious wake-up, never a
     /// hang or a crash.
     pub(crate) fn react(&self, mode: React) -> usize {
-        let block = mode == React::Block;
         let mut wake = std::mem::take(&mut *self.to_wake.borrow_mut());
         let now = clock::now();
+        self.fire_due(now, &mut wake);
+
+        if mode != React::Block || !wake.is_empty() {
+            if mode == React::Drain || self.has_sources() {
+                Counters::add(&self.counters.reactor_polls, 1);
+                self.wait(Some(Duration::ZERO), &mut wake);
+            }
+        } else if clock::is_paused() {
+            // Test clock: look at the OS without blocking; if nothing is ready, jump to the
+            // earliest timer instead of sleeping until it (auto-advance).
+            Counters::add(&self.counters.reactor_polls, 1);
+            self.wait(Some(Duration::ZERO), &mut wake);
+            if wake.is_empty() {
+                match self.next_deadline() {
+                    Some(deadline) => {
+                        clock::advance_to(deadline);
+                        self.fire_due(clock::now(), &mut wake);
+                    }
+                    None => {
+                        Counters::add(&self.counters.reactor_sleeps, 1);
+                        self.wait(None, &mut wake);
+                    }
+                }
+            }
+        } else {
+            let timeout = clock::sleep_timeout(now, self.next_deadline()).map(|d| d.min(MAX_SLEEP));
+            Counters::add(&self.counters.reactor_sleeps, 1);
+            self.wait(timeout, &mut wake);
+            self.fire_due(clock::now(), &mut wake);
+        }
+        self.wake_all(wake)
+    }
+
+    /// Fires due timers now and wakes their tasks (used by `time::advance`).
+    pub(crate) fn fire_due_timers(&self) -> usize {
+        let mut wake = std::mem::take(&mut *self.to_wake.borrow_mut());
+        self.fire_due(clock::now(), &mut wake);
+        self.wake_all(wake)
+    }
+
+    fn fire_due(&self, now: Instant, wake: &mut Vec<Waker>) {
         self.timers
             .borrow_mut()
             .fire_due(now, |_, w| wake.extend(w));
+    }
 
-        let timeout = if !block || !wake.is_empty() {
-            Some(Duration::ZERO)
-        } else {
-            clock::sleep_timeout(now, self.timers.borrow_mut().next_deadline())
-                .map(|d| d.min(MAX_SLEEP))
-        };
-        if timeout != Some(Duration::ZERO) || mode == React::Drain || self.has_sources() {
-            self.wait(timeout, &mut wake);
-            if timeout != Some(Duration::ZERO) {
-                self.timers
-                    .borrow_mut()
-                    .fire_due(clock::now(), |_, w| wake.extend(w));
-            }
-        }
-
+    /// Wakes everything collected, outside every borrow, and keeps the buffer.
+    fn wake_all(&self, mut wake: Vec<Waker>) -> usize {
         let woken = wake.len();
         for waker in wake.drain(..) {
             // Don't let a panicking waker blow everything up: the rest of the batch must still
@@ -222,16 +257,19 @@ impl Reactor {
 
     fn wait(&self, timeout: Option<Duration>, wake: &mut Vec<Waker>) {
         let sources = self.sources.borrow();
+        let mut events = 0;
         let result =
             self.waiter
                 .borrow_mut()
                 .wait(&self.poller, timeout, |key, readable, writable| {
                     if let Some(source) = sources.get(key_index(key)) {
                         if source.key == key {
+                            events += 1;
                             source.dispatch(readable, writable, wake);
                         }
                     }
                 });
+        Counters::add(&self.counters.io_events, events);
         if let Err(e) = result {
             eprintln!("solo: waiting for I/O events failed: {e}");
             // Avoid a hot loop if the failure repeats.
@@ -246,10 +284,25 @@ impl Reactor {
         self.timers.borrow_mut().next_deadline()
     }
 
-    /// The number of registered sources (for tests and stats).
-    #[allow(dead_code)]
-    pub(crate) fn source_count(&self) -> usize {
-        self.sources.borrow().len()
+    /// A snapshot of this thread's counters.
+    pub(crate) fn stats(&self) -> Stats {
+        let c = &self.counters;
+        let timers = self.timers.borrow();
+        Stats {
+            tasks_alive: c.tasks_spawned.get() - c.tasks_dropped.get(),
+            tasks_spawned: c.tasks_spawned.get(),
+            tasks_completed: c.tasks_completed.get(),
+            polls: c.polls.get(),
+            wakes_local: c.wakes_local.get(),
+            wakes_remote: c.wakes_remote.get(),
+            io_events: c.io_events.get(),
+            io_sources: self.sources.borrow().len() as u64,
+            timers_armed: timers.armed(),
+            timers_fired: timers.fired(),
+            timers_pending: timers.len() as u64,
+            reactor_sleeps: c.reactor_sleeps.get(),
+            reactor_polls: c.reactor_polls.get(),
+        }
     }
 }
 

@@ -12,11 +12,10 @@
 //! # Invariants
 //!
 //! - **One thread.** Every primitive keeps its state in `Cell`/`RefCell` (channels share it
-//!   through an `Rc`); there are no atomics and no `unsafe`. Channel halves, guards and
-//!   permits are therefore `!Send`, and the locks, [`Semaphore`] and [`Notify`] are
-//!   `!Sync`: only tasks on the owning thread can touch them. (The owned locks are `Send`
-//!   when `T` is, so one can be built on one thread and moved to the runtime's thread
-//!   before any task uses it.) They cost a borrow flag, not a fence.
+//!   through an `Rc`); there are no atomics and no `unsafe`. Every primitive, its halves,
+//!   guards and permits are `!Send` and `!Sync`: they belong to the thread (the runtime)
+//!   that created them, and only its tasks can touch them. They cost a borrow flag, not a
+//!   fence.
 //! - **Who owns what.** A primitive owns its state; a waiting future owns exactly one entry
 //!   in that primitive's FIFO queue, and only that future removes it. Other paths (unlock,
 //!   notify, close) only *unlink* an entry and write down what was handed to it.
@@ -94,6 +93,21 @@
 //! let m = solo::sync::Mutex::new(0);
 //! assert_send(m.try_lock().unwrap());
 //! ```
+//!
+//! ```compile_fail
+//! fn assert_send<T: Send>(_: T) {}
+//! assert_send(solo::sync::Mutex::new(0));
+//! ```
+//!
+//! ```compile_fail
+//! fn assert_send<T: Send>(_: T) {}
+//! assert_send(solo::sync::Semaphore::new(1));
+//! ```
+//!
+//! ```compile_fail
+//! fn assert_sync<T: Sync>(_: T) {}
+//! assert_sync(solo::sync::Notify::new());
+//! ```
 
 pub mod mpsc;
 pub mod oneshot;
@@ -109,22 +123,3 @@ pub use mutex::{Lock, Mutex, MutexGuard};
 pub use notify::{Notified, Notify};
 pub use rwlock::{ReadLock, RwLock, RwLockReadGuard, RwLockWriteGuard, WriteLock};
 pub use semaphore::{Acquire, AcquireError, Semaphore, SemaphorePermit, TryAcquireError};
-
-#[cfg(test)]
-mod auto_traits {
-    //! Compile-time table of what may cross threads.
-    use super::*;
-
-    fn is_send<T: Send>() {}
-
-    #[test]
-    fn owned_locks_are_send_when_t_is_but_never_sync() {
-        is_send::<Mutex<u8>>();
-        is_send::<RwLock<u8>>();
-        is_send::<Semaphore>();
-        is_send::<Notify>();
-    }
-
-    // The `!Send`/`!Sync` half of the table lives in the `compile_fail` doc-tests above and
-    // on `Mutex`, which rustc proves on every test run.
-}

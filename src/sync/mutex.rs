@@ -15,11 +15,12 @@
 use std::cell::{RefCell, RefMut};
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::waiters::{Key, WakeList, Waiters};
+use super::waiters::{Key, Waiters, WakeList};
 
 /// An async mutual-exclusion lock for tasks of one thread, handed out in FIFO order.
 ///
@@ -56,6 +57,8 @@ use super::waiters::{Key, WakeList, Waiters};
 /// ```
 pub struct Mutex<T: ?Sized> {
     state: RefCell<State>,
+    /// Belongs to one thread (see the module docs): `!Send` as well as `!Sync`.
+    _local: PhantomData<*const ()>,
     value: RefCell<T>,
 }
 
@@ -79,6 +82,7 @@ impl<T> Mutex<T> {
     /// ```
     pub const fn new(value: T) -> Self {
         Self {
+            _local: PhantomData,
             state: RefCell::new(State {
                 locked: false,
                 waiters: Waiters::new(),
@@ -206,7 +210,8 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
     }
 }
 
-/// Future returned by [`Mutex::lock`]; resolves to a [`MutexGuard`].
+/// Future returned by [`Mutex::lock`]; resolves to a [`MutexGuard`]. See there for an
+/// example.
 #[must_use = "futures do nothing unless polled"]
 pub struct Lock<'a, T: ?Sized> {
     mutex: &'a Mutex<T>,
@@ -293,7 +298,9 @@ impl<T: ?Sized> Deref for MutexGuard<'_, T> {
 
 impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
-        self.value.as_deref_mut().expect("MutexGuard used after drop")
+        self.value
+            .as_deref_mut()
+            .expect("MutexGuard used after drop")
     }
 }
 

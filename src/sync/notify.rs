@@ -16,10 +16,11 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::waiters::{Key, WakeList, Waiters};
+use super::waiters::{Key, Waiters, WakeList};
 
 /// Notifies one waiting task or all of them; stores at most one wake-up for later.
 ///
@@ -42,6 +43,8 @@ use super::waiters::{Key, WakeList, Waiters};
 /// ```
 pub struct Notify {
     state: RefCell<State>,
+    /// Belongs to one thread (see the module docs): `!Send` as well as `!Sync`.
+    _local: PhantomData<*const ()>,
 }
 
 /// How a queued waiter was woken.
@@ -84,6 +87,7 @@ impl Notify {
     /// ```
     pub const fn new() -> Self {
         Self {
+            _local: PhantomData,
             state: RefCell::new(State {
                 permit: false,
                 generation: 0,
@@ -189,7 +193,7 @@ impl fmt::Debug for Notify {
     }
 }
 
-/// Future returned by [`Notify::notified`].
+/// Future returned by [`Notify::notified`]; see there for an example.
 #[must_use = "futures do nothing unless polled"]
 pub struct Notified<'a> {
     notify: &'a Notify,

@@ -34,6 +34,7 @@ use super::waiters::register;
 ///     task.await;
 /// });
 /// ```
+#[must_use = "dropping both halves closes the channel at once"]
 pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
     let shared = Rc::new(RefCell::new(State {
         value: None,
@@ -63,6 +64,14 @@ struct State<T> {
 }
 
 /// Sends the value; consumed by [`send`](Sender::send).
+///
+/// # Examples
+///
+/// ```
+/// let (tx, mut rx) = solo::sync::oneshot::channel();
+/// tx.send(1).unwrap();
+/// assert_eq!(rx.try_recv(), Ok(1));
+/// ```
 pub struct Sender<T> {
     shared: Rc<RefCell<State<T>>>,
 }
@@ -176,7 +185,7 @@ impl<T> fmt::Debug for Sender<T> {
     }
 }
 
-/// Future returned by [`Sender::closed`].
+/// Future returned by [`Sender::closed`]; see there for an example.
 #[must_use = "futures do nothing unless polled"]
 pub struct Closed<'a, T> {
     tx: &'a mut Sender<T>,
@@ -204,6 +213,16 @@ impl<T> fmt::Debug for Closed<'_, T> {
 /// Dropping the `Receiver` itself closes the channel and drops any value already sent.
 ///
 /// Polling again after it returned a value yields `Err(RecvError)`.
+///
+/// # Examples
+///
+/// ```
+/// solo::block_on(async {
+///     let (tx, mut rx) = solo::sync::oneshot::channel();
+///     tx.send("v").unwrap();
+///     assert_eq!((&mut rx).await, Ok("v"));
+/// });
+/// ```
 pub struct Receiver<T> {
     shared: Rc<RefCell<State<T>>>,
 }
@@ -427,7 +446,8 @@ mod tests {
     fn unreceived_value_dropped_exactly_once_when_receiver_drops() {
         let drops = Rc::new(Cell::new(0));
         let (tx, rx) = channel();
-        tx.send(DropCount(drops.clone())).unwrap_or_else(|_| panic!());
+        tx.send(DropCount(drops.clone()))
+            .unwrap_or_else(|_| panic!());
         assert_eq!(drops.get(), 0);
         drop(rx);
         assert_eq!(drops.get(), 1);

@@ -16,11 +16,12 @@
 use std::cell::{Ref, RefCell, RefMut};
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::waiters::{Key, WakeList, Waiters};
+use super::waiters::{Key, Waiters, WakeList};
 
 /// An async reader-writer lock for tasks of one thread; FIFO, writers are not starved.
 ///
@@ -42,6 +43,8 @@ use super::waiters::{Key, WakeList, Waiters};
 /// ```
 pub struct RwLock<T: ?Sized> {
     state: RefCell<State>,
+    /// Belongs to one thread (see the module docs): `!Send` as well as `!Sync`.
+    _local: PhantomData<*const ()>,
     value: RefCell<T>,
 }
 
@@ -110,6 +113,7 @@ impl<T> RwLock<T> {
     /// ```
     pub const fn new(value: T) -> Self {
         Self {
+            _local: PhantomData,
             state: RefCell::new(State {
                 readers: 0,
                 writer: false,
@@ -337,7 +341,8 @@ impl<T: ?Sized> Drop for Acquire<'_, T> {
     }
 }
 
-/// Future returned by [`RwLock::read`]; resolves to a [`RwLockReadGuard`].
+/// Future returned by [`RwLock::read`]; resolves to a [`RwLockReadGuard`]. See there for
+/// an example.
 #[must_use = "futures do nothing unless polled"]
 pub struct ReadLock<'a, T: ?Sized>(Acquire<'a, T>);
 
@@ -350,7 +355,8 @@ impl<'a, T: ?Sized> Future for ReadLock<'a, T> {
     }
 }
 
-/// Future returned by [`RwLock::write`]; resolves to a [`RwLockWriteGuard`].
+/// Future returned by [`RwLock::write`]; resolves to a [`RwLockWriteGuard`]. See there for
+/// an example.
 #[must_use = "futures do nothing unless polled"]
 pub struct WriteLock<'a, T: ?Sized>(Acquire<'a, T>);
 
@@ -398,7 +404,9 @@ impl<T: ?Sized> Deref for RwLockReadGuard<'_, T> {
     type Target = T;
 
     fn deref(&self) -> &T {
-        self.value.as_deref().expect("RwLockReadGuard used after drop")
+        self.value
+            .as_deref()
+            .expect("RwLockReadGuard used after drop")
     }
 }
 
@@ -434,7 +442,9 @@ impl<T: ?Sized> Deref for RwLockWriteGuard<'_, T> {
     type Target = T;
 
     fn deref(&self) -> &T {
-        self.value.as_deref().expect("RwLockWriteGuard used after drop")
+        self.value
+            .as_deref()
+            .expect("RwLockWriteGuard used after drop")
     }
 }
 

@@ -17,10 +17,11 @@ use std::cell::RefCell;
 use std::error::Error;
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::waiters::{Key, WakeList, Waiters};
+use super::waiters::{Key, Waiters, WakeList};
 
 /// A counting semaphore for tasks of one thread, handing out permits in FIFO order.
 ///
@@ -56,6 +57,8 @@ use super::waiters::{Key, WakeList, Waiters};
 /// ```
 pub struct Semaphore {
     state: RefCell<State>,
+    /// Belongs to one thread (see the module docs): `!Send` as well as `!Sync`.
+    _local: PhantomData<*const ()>,
 }
 
 /// One queued request.
@@ -109,6 +112,7 @@ impl Semaphore {
     /// ```
     pub const fn new(permits: usize) -> Self {
         Self {
+            _local: PhantomData,
             state: RefCell::new(State {
                 permits,
                 closed: false,
@@ -261,7 +265,7 @@ impl fmt::Debug for Semaphore {
     }
 }
 
-/// Future returned by [`Semaphore::acquire`].
+/// Future returned by [`Semaphore::acquire`]; see there for an example.
 #[must_use = "futures do nothing unless polled"]
 pub struct Acquire<'a> {
     sem: &'a Semaphore,

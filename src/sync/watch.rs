@@ -24,7 +24,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use super::waiters::{Key, WakeList, Waiters};
+use super::waiters::{Key, Waiters, WakeList};
 
 /// Creates a watch channel holding `init`. The receiver starts having seen `init`.
 ///
@@ -41,6 +41,7 @@ use super::waiters::{Key, WakeList, Waiters};
 ///     assert_eq!(watcher.await, "busy");
 /// });
 /// ```
+#[must_use = "dropping both halves closes the channel at once"]
 pub fn channel<T>(init: T) -> (Sender<T>, Receiver<T>) {
     let shared = Rc::new(Shared {
         value: RefCell::new(init),
@@ -101,6 +102,14 @@ impl<T> Shared<T> {
 ///
 /// Dropping it makes every receiver's [`changed`](Receiver::changed) fail once the last
 /// value has been seen.
+///
+/// # Examples
+///
+/// ```
+/// let (tx, rx) = solo::sync::watch::channel(1);
+/// tx.send(2).unwrap();
+/// assert_eq!(*rx.borrow(), 2);
+/// ```
 pub struct Sender<T> {
     shared: Rc<Shared<T>>,
 }
@@ -222,6 +231,17 @@ impl<T: fmt::Debug> fmt::Debug for Sender<T> {
 }
 
 /// Observes the latest value; cloning gives an independent observer.
+///
+/// # Examples
+///
+/// ```
+/// let (tx, mut a) = solo::sync::watch::channel(0);
+/// let b = a.clone();
+/// tx.send(1).unwrap();
+/// a.borrow_and_update();
+/// assert_eq!(a.has_changed(), Ok(false));
+/// assert_eq!(b.has_changed(), Ok(true));
+/// ```
 pub struct Receiver<T> {
     shared: Rc<Shared<T>>,
     /// The version this receiver has marked as seen.
@@ -311,7 +331,10 @@ impl<T> Receiver<T> {
     /// });
     /// ```
     pub fn changed(&mut self) -> Changed<'_, T> {
-        Changed { rx: self, key: None }
+        Changed {
+            rx: self,
+            key: None,
+        }
     }
 }
 
@@ -342,7 +365,7 @@ impl<T: fmt::Debug> fmt::Debug for Receiver<T> {
     }
 }
 
-/// Future returned by [`Receiver::changed`].
+/// Future returned by [`Receiver::changed`]; see there for an example.
 #[must_use = "futures do nothing unless polled"]
 pub struct Changed<'a, T> {
     rx: &'a mut Receiver<T>,

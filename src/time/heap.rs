@@ -67,6 +67,8 @@ pub(crate) struct TimerHeap {
     heap: BinaryHeap<Entry>,
     slots: Slab<Slot>,
     next_seq: u64,
+    /// Timers that fired (for stats; `next_seq` counts the ones armed).
+    fired: u64,
 }
 
 impl TimerHeap {
@@ -75,6 +77,7 @@ impl TimerHeap {
             heap: BinaryHeap::new(),
             slots: Slab::new(),
             next_seq: 0,
+            fired: 0,
         }
     }
 
@@ -156,6 +159,7 @@ impl TimerHeap {
             fired(key, slot.waker);
             count += 1;
         }
+        self.fired += count as u64;
         count
     }
 
@@ -180,9 +184,18 @@ impl TimerHeap {
     }
 
     /// The number of pending timers.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn len(&self) -> usize {
         self.slots.len()
+    }
+
+    /// Timers ever inserted (resets included).
+    pub(crate) fn armed(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Timers that fired.
+    pub(crate) fn fired(&self) -> u64 {
+        self.fired
     }
 
     /// Heap entries that belong to no pending timer.

@@ -1,4 +1,5 @@
-//! Timers: [`sleep`], [`sleep_until`], [`timeout`] and [`interval`].
+//! Timers: [`sleep`], [`sleep_until`], [`timeout`] and [`interval`], and a test clock
+//! ([`pause`], [`advance`], [`resume`]) that makes timer tests instant.
 //!
 //! # Design
 //!
@@ -22,6 +23,7 @@ mod interval;
 mod sleep;
 mod timeout;
 
+pub use clock::{advance, is_paused, now, pause, resume};
 pub(crate) use heap::TimerHeap;
 pub use interval::{Interval, interval, interval_at};
 pub use sleep::{Sleep, sleep, sleep_until};

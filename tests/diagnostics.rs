@@ -1,0 +1,271 @@
+//! Diagnostics: slow-poll reports, runtime stats, and the paused test clock.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use solo::diag::{SlowPoll, stats};
+use solo::time::{advance, pause, resume, sleep, timeout};
+use solo::{LocalExecutor, task::Builder};
+
+struct Watchdog(#[allow(dead_code)] mpsc::Sender<()>);
+
+fn watchdog(name: &'static str, secs: u64) -> Watchdog {
+    let (tx, rx) = mpsc::channel::<()>();
+    thread::spawn(move || {
+        if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(secs)) {
+            eprintln!("watchdog: test `{name}` hung for {secs} s");
+            std::process::abort();
+        }
+    });
+    Watchdog(tx)
+}
+
+/// The slow-poll handler is process-wide: each test collects only reports of its own tasks.
+fn collect_reports() -> Arc<Mutex<Vec<SlowPoll>>> {
+    static REPORTS: std::sync::OnceLock<Arc<Mutex<Vec<SlowPoll>>>> = std::sync::OnceLock::new();
+    REPORTS
+        .get_or_init(|| {
+            let reports = Arc::new(Mutex::new(Vec::new()));
+            let r = reports.clone();
+            solo::diag::set_slow_poll_handler(move |report| r.lock().unwrap().push(report.clone()));
+            reports
+        })
+        .clone()
+}
+
+#[test]
+fn task_blocking_50ms_in_poll_is_reported_once_with_its_spawn_location() {
+    let _w = watchdog("slow poll", 60);
+    let reports = collect_reports();
+    let ex = LocalExecutor::new();
+    let line = line!() + 1;
+    let task = Builder::new().name("sleepy").spawn(&ex, async {
+        std::thread::sleep(Duration::from_millis(50));
+        solo::yield_now().await; // a second, fast poll must not be reported
+        7
+    });
+    let id = task.id();
+    assert_eq!(ex.block_on(task), 7);
+    // The monitor samples every threshold / 4 and reports once the poll has ended.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mine: Vec<SlowPoll> = reports
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.task == Some(id))
+            .cloned()
+            .collect();
+        if !mine.is_empty() {
+            // Give a duplicate report the chance to show up before counting.
+            thread::sleep(Duration::from_millis(100));
+            let mine: Vec<SlowPoll> = reports
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|r| r.task == Some(id))
+                .cloned()
+                .collect();
+            assert_eq!(mine.len(), 1, "exactly one report: {mine:?}");
+            let report = &mine[0];
+            assert_eq!(report.location.file(), file!());
+            assert_eq!(report.location.line(), line);
+            assert_eq!(report.name.as_deref(), Some("sleepy"));
+            assert!(report.duration >= Duration::from_millis(20), "{report}");
+            assert!(report.duration < Duration::from_secs(5), "{report}");
+            let text = report.to_string();
+            assert!(text.contains("sleepy") && text.contains(file!()), "{text}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "no slow-poll report within 10 s");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn fast_tasks_are_never_reported() {
+    let _w = watchdog("fast tasks", 60);
+    let reports = collect_reports();
+    let ex = LocalExecutor::new();
+    let mut ids = Vec::new();
+    for _ in 0..100 {
+        let task = ex.spawn(async {
+            for _ in 0..10 {
+                solo::yield_now().await;
+            }
+        });
+        ids.push(task.id());
+        task.detach();
+    }
+    ex.run_until_stalled();
+    thread::sleep(Duration::from_millis(60));
+    let reports = reports.lock().unwrap();
+    assert!(
+        !reports
+            .iter()
+            .any(|r| r.task.is_some_and(|t| ids.contains(&t))),
+        "a fast task was reported"
+    );
+}
+
+#[test]
+fn stats_move_as_documented_for_a_scripted_workload() {
+    let _w = watchdog("stats", 60);
+    // Fresh thread: nothing else touches its counters.
+    thread::spawn(|| {
+        let before = stats();
+        let ex = LocalExecutor::new();
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        ex.block_on(async {
+            // 3 tasks: one completes at once, one yields twice, one sleeps.
+            let t1 = solo::spawn_local(async {});
+            let t2 = solo::spawn_local(async {
+                solo::yield_now().await;
+                solo::yield_now().await;
+            });
+            let t3 = solo::spawn_local(sleep(Duration::from_millis(5)));
+            // A task woken from another thread.
+            let (tx, rx) = solo::sync::oneshot::channel::<()>();
+            let remote = solo::Async::new(a).unwrap();
+            let t4 = solo::spawn_local(async move {
+                remote.readable().await.unwrap();
+                drop(tx);
+            });
+            let writer = thread::spawn(move || {
+                thread::sleep(Duration::from_millis(10));
+                use std::io::Write;
+                (&b).write_all(b"x").unwrap();
+                b
+            });
+            // One cancelled task.
+            let t5 = solo::spawn_local(std::future::pending::<()>());
+            drop(t5);
+            t1.await;
+            t2.await;
+            t3.await;
+            t4.await;
+            assert!(rx.await.is_err());
+            writer.join().unwrap();
+        });
+        let after = stats();
+        let d = |f: fn(&solo::diag::Stats) -> u64| f(&after) - f(&before);
+        assert_eq!(d(|s| s.tasks_spawned), 5);
+        assert_eq!(
+            d(|s| s.tasks_completed),
+            4,
+            "the cancelled task does not complete"
+        );
+        assert_eq!(after.tasks_alive, 0);
+        // t1:1, t2:3, t3:2, t4:2, and t5's final run, which only drops its future.
+        assert_eq!(d(|s| s.polls), 9, "{after:#?}");
+        assert!(d(|s| s.timers_armed) >= 1 && d(|s| s.timers_fired) >= 1);
+        assert_eq!(after.timers_pending, 0);
+        assert!(d(|s| s.io_events) >= 1, "the socket became readable");
+        assert!(d(|s| s.reactor_sleeps) >= 1);
+        assert!(
+            d(|s| s.wakes_local) >= 5,
+            "spawns and yields are local wakes"
+        );
+        assert_eq!(after.io_sources, 0, "the Async was dropped");
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn remote_wakes_are_counted_separately() {
+    thread::spawn(|| {
+        let before = stats();
+        let ex = LocalExecutor::new();
+        let handle = Arc::new(Mutex::new(None::<std::task::Waker>));
+        let h = handle.clone();
+        let done = Rc::new(RefCell::new(false));
+        let d = done.clone();
+        let task = ex.spawn(std::future::poll_fn(move |cx| {
+            if *d.borrow() {
+                return std::task::Poll::Ready(());
+            }
+            *d.borrow_mut() = true;
+            *h.lock().unwrap() = Some(cx.waker().clone());
+            std::task::Poll::Pending
+        }));
+        ex.run_until_stalled();
+        let waker = handle.lock().unwrap().take().unwrap();
+        thread::spawn(move || waker.wake()).join().unwrap();
+        ex.block_on(task);
+        let after = stats();
+        assert_eq!(after.wakes_remote - before.wakes_remote, 1);
+    })
+    .join()
+    .unwrap();
+}
+
+/// Runs a fixed set of timers and records the order they fire in.
+fn timer_order() -> Vec<u32> {
+    let order = Rc::new(RefCell::new(Vec::new()));
+    solo::block_on(async {
+        let mut tasks = Vec::new();
+        for (id, ms) in [(1, 30), (2, 10), (3, 20), (4, 10), (5, 0), (6, 25)] {
+            let order = order.clone();
+            tasks.push(solo::spawn_local(async move {
+                sleep(Duration::from_millis(ms)).await;
+                order.borrow_mut().push(id);
+            }));
+        }
+        for task in tasks {
+            task.await;
+        }
+    });
+    order.take()
+}
+
+#[test]
+fn one_hour_timeout_under_paused_clock_finishes_instantly_in_real_order() {
+    let _w = watchdog("paused clock", 60);
+    thread::spawn(|| {
+        let real = timer_order();
+        pause();
+        let wall = Instant::now();
+        let virtual_start = solo::time::now();
+        let result = solo::block_on(timeout(
+            Duration::from_secs(3600),
+            std::future::pending::<()>(),
+        ));
+        assert!(result.is_err());
+        assert!(solo::time::now() - virtual_start >= Duration::from_secs(3600));
+        let paused = timer_order();
+        assert!(
+            wall.elapsed() < Duration::from_secs(1),
+            "took {:?}",
+            wall.elapsed()
+        );
+        assert_eq!(paused, real, "timer order under the paused clock");
+        assert_eq!(real, [5, 2, 4, 3, 6, 1]);
+
+        // advance() fires due timers before the caller resumes.
+        solo::block_on(async {
+            let nap = solo::spawn_local(sleep(Duration::from_secs(10)));
+            solo::yield_now().await;
+            advance(Duration::from_secs(9)).await;
+            assert!(!nap.is_finished());
+            advance(Duration::from_secs(1)).await;
+            assert!(nap.is_finished());
+        });
+        resume();
+        // After resume, time runs again from where the paused clock stood.
+        let t = solo::time::now();
+        thread::sleep(Duration::from_millis(5));
+        assert!(solo::time::now() - t >= Duration::from_millis(5));
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+#[should_panic(expected = "the clock is not paused")]
+fn advance_without_pause_panics_with_a_clear_message() {
+    drop(advance(Duration::from_secs(1)));
+}

@@ -48,15 +48,23 @@
 pub mod diag;
 mod embed;
 mod executor;
+pub mod future;
 mod reactor;
+#[cfg(unix)]
+pub mod signal;
 pub mod sync;
+mod task_group;
 pub mod time;
+mod unblock;
 
 /// Tasks: the [`Task`] handle, [`Builder`](task::Builder) for named tasks, and ids.
 pub mod task {
     pub use crate::executor::{Builder, Task, TaskId, YieldNow, yield_now};
+    pub use crate::task_group::TaskGroup;
 }
 
 pub use embed::{RunStatus, WakeHandle};
 pub use executor::{LocalExecutor, Task, YieldNow, block_on, spawn_local, yield_now};
 pub use reactor::Async;
+pub use task_group::TaskGroup;
+pub use unblock::{Unblock, unblock};

@@ -269,3 +269,38 @@ fn one_hour_timeout_under_paused_clock_finishes_instantly_in_real_order() {
 fn advance_without_pause_panics_with_a_clear_message() {
     drop(advance(Duration::from_secs(1)));
 }
+
+#[test]
+fn nested_and_panicking_block_on_leave_no_phantom_slow_poll() {
+    let _w = watchdog("no phantom slow poll", 60);
+    let reports = collect_reports();
+    thread::Builder::new()
+        .name("phantom-check".into())
+        .spawn(|| {
+            let ex = LocalExecutor::new();
+            ex.block_on(async {
+                let inner = LocalExecutor::new();
+                inner.block_on(solo::yield_now());
+                solo::block_on(solo::yield_now());
+            });
+            let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                ex.block_on(async { panic!("boom in block_on") })
+            }));
+            assert!(panicked.is_err());
+            // Idle, not polling: a stuck "in a poll" marker would be reported as a poll still
+            // running after 10 x the threshold (100 ms by default).
+            thread::sleep(Duration::from_millis(250));
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    // A panic may legitimately be slow (printing a backtrace takes long), but a poll marker
+    // left behind would be reported as a poll that is still running.
+    let reports = reports.lock().unwrap();
+    assert!(
+        !reports
+            .iter()
+            .any(|r| r.thread.as_deref() == Some("phantom-check") && r.still_running),
+        "phantom report: {reports:?}"
+    );
+}

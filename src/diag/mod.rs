@@ -11,7 +11,7 @@
 mod slow_poll;
 mod stats;
 
-pub(crate) use slow_poll::PollSlot;
+pub(crate) use slow_poll::{PollSlot, Polling};
 pub use slow_poll::{SlowPoll, set_slow_poll_handler, set_slow_poll_threshold};
 pub(crate) use stats::Counters;
 pub use stats::{Stats, stats};

@@ -112,19 +112,37 @@ impl PollSlot {
         THRESHOLD_NANOS.load(Relaxed) != 0
     }
 
-    /// A poll of `task` (0: the `block_on` future) spawned at `location` starts.
+    /// A poll of `task` (0: the `block_on` future) spawned at `location` starts. Returns what
+    /// `end` needs to restore if this poll is nested in another (a `block_on` inside a task).
     #[inline]
-    pub(crate) fn begin(&self, task: u64, location: &'static Location<'static>) {
+    pub(crate) fn begin(&self, task: u64, location: &'static Location<'static>) -> Outer {
+        let seq = self.seq.load(Relaxed);
+        let outer = Outer {
+            nested: seq & 1 == 1,
+            task: self.task.load(Relaxed),
+            location: self.location.load(Relaxed),
+        };
         self.task.store(task, Relaxed);
         self.location
             .store(location as *const _ as *mut Location<'static>, Relaxed);
-        self.seq.store(self.seq.load(Relaxed) | 1, Release);
+        // Odd while polling; a nested poll gets a new (odd) number so it is timed on its own.
+        self.seq
+            .store(seq + if outer.nested { 2 } else { 1 }, Release);
+        outer
     }
 
-    /// The poll started by `begin` ended.
+    /// The poll started by `begin` ended; a nested poll hands the slot back to its outer
+    /// poll (which is timed afresh from here: a report may understate it, never invent one).
     #[inline]
-    pub(crate) fn end(&self) {
-        self.seq.store(self.seq.load(Relaxed) + 1, Release);
+    pub(crate) fn end(&self, outer: Outer) {
+        let seq = self.seq.load(Relaxed);
+        if outer.nested {
+            self.task.store(outer.task, Relaxed);
+            self.location.store(outer.location, Relaxed);
+            self.seq.store(seq + 2, Release);
+        } else {
+            self.seq.store(seq + 1, Release);
+        }
     }
 
     /// The thread starts running tasks (wakes the monitor if it parked).
@@ -170,6 +188,42 @@ impl PollSlot {
         // so it is valid for the whole program.
         Some((seq, task, unsafe { &*location }))
     }
+}
+
+/// Ends a poll when dropped, so a poll that panics is ended too.
+pub(crate) struct Polling<'s> {
+    slot: Option<&'s PollSlot>,
+    outer: Option<Outer>,
+}
+
+impl<'s> Polling<'s> {
+    /// Starts timing a poll if detection is on (`slot` is `Some`).
+    #[inline]
+    pub(crate) fn start(
+        slot: Option<&'s PollSlot>,
+        task: u64,
+        location: &'static Location<'static>,
+    ) -> Self {
+        let outer = slot.map(|s| s.begin(task, location));
+        Polling { slot, outer }
+    }
+}
+
+impl Drop for Polling<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if let (Some(slot), Some(outer)) = (self.slot, self.outer) {
+            slot.end(outer);
+        }
+    }
+}
+
+/// The poll a nested `begin` interrupted.
+#[derive(Clone, Copy)]
+pub(crate) struct Outer {
+    nested: bool,
+    task: u64,
+    location: *mut Location<'static>,
 }
 
 static THRESHOLD_NANOS: AtomicU64 = AtomicU64::new(10_000_000);

@@ -26,7 +26,7 @@ use slab::Slab;
 
 use super::shared::{Shared, schedule};
 use super::task::{NAMED, Task, TaskFuture, TaskId, TaskMeta};
-use crate::diag::{Counters, PollSlot};
+use crate::diag::{Counters, PollSlot, Polling};
 use crate::reactor::Reactor;
 
 /// How many task polls may run before the executor checks I/O and timers again, even while
@@ -185,16 +185,11 @@ impl Local {
             let next = self.queue.borrow_mut().pop_front();
             match next {
                 Some(runnable) => {
-                    if let Some(slot) = slot {
-                        let meta = runnable.metadata();
-                        slot.begin(meta.id & !NAMED, meta.location);
-                    }
+                    let meta = runnable.metadata();
+                    let _timing = Polling::start(slot, meta.id & !NAMED, meta.location);
                     // Panics inside the task are caught by async-task (`propagate_panic`)
                     // and re-raised where its `Task` is awaited.
                     runnable.run();
-                    if let Some(slot) = slot {
-                        slot.end();
-                    }
                     polled += 1;
                 }
                 None => {

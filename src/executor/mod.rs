@@ -46,7 +46,7 @@ pub(crate) use shared::Shared;
 pub use task::{Task, TaskId};
 pub use yield_now::{YieldNow, yield_now};
 
-use crate::diag::PollSlot;
+use crate::diag::{PollSlot, Polling};
 use crate::reactor::{React, Reactor};
 
 /// A single-threaded executor of `!Send` futures that may borrow from the stack.
@@ -191,13 +191,9 @@ impl<'a> LocalExecutor<'a> {
         loop {
             if poll_main {
                 let slot = PollSlot::enabled().then_some(&*local.reactor.poll_slot);
-                if let Some(slot) = slot {
-                    slot.begin(0, location);
-                }
+                let timing = Polling::start(slot, 0, location);
                 let poll = future.as_mut().poll(&mut cx);
-                if let Some(slot) = slot {
-                    slot.end();
-                }
+                drop(timing);
                 if let Poll::Ready(output) = poll {
                     return output;
                 }

@@ -235,9 +235,11 @@ fn callback_host_without_fd_completes_everything() {
     t.join().unwrap();
     assert_eq!(done.get(), 2);
     assert!(iterations < 30, "host loop spun: {iterations} iterations");
+    // The spawn into the idle executor calls back; the remote wake does too unless it lands
+    // while the host is inside run_ready (then the executor finds the work by itself).
     assert!(
-        calls.load(Ordering::SeqCst) >= 2,
-        "spawn and remote wake call back"
+        calls.load(Ordering::SeqCst) >= 1,
+        "the host was called back"
     );
 }
 

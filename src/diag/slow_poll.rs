@@ -145,6 +145,12 @@ impl PollSlot {
         }
     }
 
+    /// Whether the owner is inside a poll (for tests).
+    #[cfg(test)]
+    pub(crate) fn in_poll(&self) -> bool {
+        self.seq.load(Relaxed) & 1 == 1
+    }
+
     /// The thread starts running tasks (wakes the monitor if it parked).
     #[inline]
     pub(crate) fn set_busy(&self, busy: bool) {

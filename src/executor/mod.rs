@@ -324,3 +324,33 @@ impl Drop for SignalGuard<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The slow-poll marker must be cleared after a nested `block_on` and after a panicking
+    /// poll, or the monitor would report a poll "still running" on an idle thread.
+    #[test]
+    fn nested_and_panicking_polls_leave_the_slot_idle() {
+        let ex = LocalExecutor::new();
+        let slot = ex.local().reactor.poll_slot.clone();
+        assert!(!slot.in_poll());
+        ex.block_on(async {
+            assert!(slot.in_poll());
+            let inner = LocalExecutor::new();
+            inner.block_on(yield_now());
+            assert!(slot.in_poll(), "the outer poll is still running");
+        });
+        assert!(!slot.in_poll());
+        ex.spawn(async { LocalExecutor::new().block_on(yield_now()) })
+            .detach();
+        ex.run_until_stalled();
+        assert!(!slot.in_poll());
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            ex.block_on(async { panic!("boom in block_on") })
+        }));
+        assert!(panicked.is_err());
+        assert!(!slot.in_poll(), "a panicking poll must end its marker");
+    }
+}

@@ -83,7 +83,11 @@ impl<T> Inbox<T> {
     /// Owner only: moves every pushed item into `spare` (which must be empty) and returns how
     /// many there were. Takes the lock only when something was pushed.
     pub(crate) fn drain(&self, spare: &mut Vec<T>) -> usize {
-        if !self.pending.swap(false, SeqCst) {
+        // A plain load first: the owner drains at least twice per batch of polls, and a swap is
+        // a locked read-modify-write even when nothing was pushed. A push that the load misses
+        // is seen by the next drain or by `prepare_sleep`, which loads `pending` after
+        // announcing the sleep (the handshake does not depend on this function).
+        if !self.pending.load(SeqCst) || !self.pending.swap(false, SeqCst) {
             return 0;
         }
         let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);

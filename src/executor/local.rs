@@ -159,7 +159,12 @@ impl Local {
     }
 
     /// Moves tasks woken on other threads into the run queue.
+    #[inline]
     fn drain_inbox(&self) -> usize {
+        // The common case, nothing from other threads, is one load: no borrow, no call.
+        if !self.shared.inbox.has_pending() {
+            return 0;
+        }
         let mut spare = self.spare.borrow_mut();
         let n = self.shared.inbox.drain(&mut spare);
         if n > 0 {

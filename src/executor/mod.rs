@@ -313,6 +313,7 @@ struct SignalGuard<'l> {
 }
 
 impl<'l> SignalGuard<'l> {
+    #[inline]
     fn new(local: &'l Local) -> Self {
         SignalGuard {
             local,
@@ -322,6 +323,7 @@ impl<'l> SignalGuard<'l> {
 }
 
 impl Drop for SignalGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         if let Some((signal, waker)) = self.pair.take() {
             self.local.put_signal(signal, waker);

@@ -137,7 +137,7 @@ impl TimerRt for TokioLocalSet {
     }
 }
 
-/// tokio `LocalRuntime` (stable since tokio 1.45? here 1.54: no `tokio_unstable` needed).
+/// tokio `LocalRuntime` (`Builder::build_local`; stable in tokio 1.54, no `tokio_unstable`).
 pub struct TokioLocalRt(tokio::runtime::LocalRuntime);
 
 impl TokioLocalRt {

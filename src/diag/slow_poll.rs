@@ -108,6 +108,7 @@ impl PollSlot {
     }
 
     /// Whether slow-poll detection is on (checked once per batch).
+    #[inline]
     pub(crate) fn enabled() -> bool {
         THRESHOLD_NANOS.load(Relaxed) != 0
     }

@@ -48,6 +48,7 @@ pub(crate) struct Enter {
 }
 
 impl Enter {
+    #[inline]
     pub(crate) fn new(local: &Local) -> Enter {
         let previous = CURRENT.with(|c| c.replace(local));
         Enter { previous }
@@ -55,6 +56,7 @@ impl Enter {
 }
 
 impl Drop for Enter {
+    #[inline]
     fn drop(&mut self) {
         CURRENT.with(|c| c.set(self.previous));
     }

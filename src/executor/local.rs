@@ -46,7 +46,10 @@ pub(crate) struct Local {
     spare: RefCell<Vec<Runnable<TaskMeta>>>,
     /// Task polls since the reactor was last checked.
     pub(crate) since_reactor: Cell<usize>,
-    /// Reusable `block_on` wake flags (one per nesting level in use).
+    /// The reusable `block_on` wake flag of the outermost call: a `Cell` rather than a
+    /// `RefCell<Vec>` so that `block_on` of a ready future stays a handful of instructions.
+    signal: Cell<Option<(Arc<MainSignal>, Waker)>>,
+    /// More reusable `block_on` wake flags (one per nesting level in use).
     signals: RefCell<Vec<(Arc<MainSignal>, Waker)>>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) reactor: Rc<Reactor>,
@@ -60,6 +63,7 @@ impl Local {
             active: RefCell::new(Slab::new()),
             spare: RefCell::new(Vec::new()),
             since_reactor: Cell::new(0),
+            signal: Cell::new(None),
             signals: RefCell::new(Vec::new()),
             shared: Arc::new(Shared::new(this.as_ptr(), reactor.poller().clone())),
             reactor,
@@ -159,7 +163,12 @@ impl Local {
     }
 
     /// Moves tasks woken on other threads into the run queue.
+    #[inline]
     fn drain_inbox(&self) -> usize {
+        // The common case, nothing from other threads, is one load: no borrow, no call.
+        if !self.shared.inbox.has_pending() {
+            return 0;
+        }
         let mut spare = self.spare.borrow_mut();
         let n = self.shared.inbox.drain(&mut spare);
         if n > 0 {
@@ -242,7 +251,11 @@ impl Local {
     }
 
     /// A wake flag and its waker for one `block_on` call, reused across calls.
+    #[inline]
     pub(crate) fn take_signal(&self) -> (Arc<MainSignal>, Waker) {
+        if let Some(pair) = self.signal.take() {
+            return pair;
+        }
         if let Some(pair) = self.signals.borrow_mut().pop() {
             return pair;
         }
@@ -256,12 +269,15 @@ impl Local {
 
     /// Returns a `block_on` wake flag for reuse, unless a clone of its waker is still out
     /// there (a late wake would then set the flag of an unrelated `block_on`).
+    #[inline]
     pub(crate) fn put_signal(&self, signal: Arc<MainSignal>, waker: Waker) {
         // Our `Arc` plus the one inside `waker`: no other clone exists, and none can be made
         // without `waker`, which we hold.
         if Arc::strong_count(&signal) == 2 {
             signal.woken.store(false, Ordering::Relaxed);
-            self.signals.borrow_mut().push((signal, waker));
+            if let Some(older) = self.signal.replace(Some((signal, waker))) {
+                self.signals.borrow_mut().push(older);
+            }
         }
     }
 }
@@ -279,6 +295,7 @@ impl MainSignal {
     }
 
     /// Clears the flag, returning whether it was set.
+    #[inline]
     pub(crate) fn take(&self) -> bool {
         self.woken.load(Ordering::Relaxed) && self.woken.swap(false, Ordering::Acquire)
     }

@@ -309,6 +309,7 @@ struct SignalGuard<'l> {
 }
 
 impl<'l> SignalGuard<'l> {
+    #[inline]
     fn new(local: &'l Local) -> Self {
         SignalGuard {
             local,
@@ -318,6 +319,7 @@ impl<'l> SignalGuard<'l> {
 }
 
 impl Drop for SignalGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         if let Some((signal, waker)) = self.pair.take() {
             self.local.put_signal(signal, waker);

@@ -48,6 +48,7 @@
 pub mod diag;
 mod embed;
 mod executor;
+pub mod pool;
 mod reactor;
 pub mod sync;
 pub mod time;

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use futures_lite::future::{block_on, poll_once};
 use solo::pool::{Builder, JoinError, Pool, PoolHandle, RemoteError, RemoteTask, Worker};
-use threads::{DropLog, wait_until, watchdog};
+use threads::{DropLog, under_valgrind, wait_until, watchdog};
 
 const LIMIT: Duration = Duration::from_secs(30);
 const SHORT: Duration = Duration::from_secs(10);
@@ -184,7 +184,7 @@ fn shutdown_while_the_worker_is_busy_drops_queued_jobs_uncalled() {
         gate_rx.recv().unwrap();
         pending::<()>()
     });
-    entered_rx.recv_timeout(SHORT).unwrap();
+    entered_rx.recv_timeout(SHORT * 10).unwrap();
     let called = Arc::new(AtomicBool::new(false));
     let queued: Vec<_> = (0..2)
         .map(|_| {
@@ -290,14 +290,14 @@ fn worker_main_future_returns_then_spawn_on_it_resolves_to_worker_gone_at_once()
 fn ten_thousand_spawn_on_calls_from_two_threads_spread_over_four_workers() {
     let _w = watchdog("ten_thousand_spawn_on", LIMIT);
     const WORKERS: usize = 4;
-    const JOBS: usize = 10_000;
+    let jobs: usize = if under_valgrind() { 1_000 } else { 10_000 };
     let pool = job_pool(WORKERS);
     let ids = worker_threads(&pool.handle());
     let clients: Vec<_> = (0..2)
         .map(|client| {
             let handle = pool.handle();
             thread::spawn(move || {
-                let tasks: Vec<_> = (client..JOBS)
+                let tasks: Vec<_> = (client..jobs)
                     .step_by(2)
                     .map(|i| {
                         handle.spawn_on(i % WORKERS, move || async move {
@@ -324,8 +324,8 @@ fn ten_thousand_spawn_on_calls_from_two_threads_spread_over_four_workers() {
             per_worker[i % WORKERS] += 1;
         }
     }
-    assert_eq!(seen.len(), JOBS);
-    assert_eq!(per_worker, [JOBS / WORKERS; WORKERS]);
+    assert_eq!(seen.len(), jobs);
+    assert_eq!(per_worker, [jobs / WORKERS; WORKERS]);
     pool.shutdown().unwrap();
 }
 
@@ -408,7 +408,7 @@ fn remote_task_detached_runs_to_completion() {
         tx.send("finished").unwrap();
     })
     .detach();
-    assert_eq!(rx.recv_timeout(SHORT).unwrap(), "finished");
+    assert_eq!(rx.recv_timeout(SHORT * 10).unwrap(), "finished");
     pool.shutdown().unwrap();
 }
 
@@ -465,7 +465,7 @@ fn workers_ping_pong_a_thousand_jobs_through_their_handles() {
             pending::<()>().await;
         })
         .unwrap();
-    assert_eq!(rx.recv_timeout(SHORT).unwrap(), 999 * 1_000);
+    assert_eq!(rx.recv_timeout(SHORT * 10).unwrap(), 999 * 1_000);
     pool.join().unwrap();
 }
 

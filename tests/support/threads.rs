@@ -11,14 +11,21 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
-/// Aborts the process (with a message naming the test) if it is still alive after `limit`.
-/// Dropping the guard disarms it.
+/// Whether the tests run under valgrind (`.ci/valgrind-tests` sets `SOLO_UNDER_VALGRIND=1`):
+/// heavy tests shrink, time limits stretch.
+pub fn under_valgrind() -> bool {
+    std::env::var_os("SOLO_UNDER_VALGRIND").is_some_and(|v| v == "1")
+}
+
+/// Aborts the process (with a message naming the test) if it is still alive after `limit`
+/// (ten times that under valgrind). Dropping the guard disarms it.
 #[must_use = "the watchdog is disarmed when the guard is dropped"]
 pub struct Watchdog {
     _disarm: mpsc::Sender<()>,
 }
 
 pub fn watchdog(name: &'static str, limit: Duration) -> Watchdog {
+    let limit = if under_valgrind() { limit * 10 } else { limit };
     let (tx, rx) = mpsc::channel::<()>();
     thread::spawn(move || {
         if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
@@ -64,6 +71,7 @@ impl Drop for DropProbe {
 
 /// Polls `cond` until it holds, panicking after `limit`.
 pub fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let limit = if under_valgrind() { limit * 10 } else { limit };
     let deadline = Instant::now() + limit;
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");

@@ -118,21 +118,33 @@ fn job_panics_in_its_future_then_in_its_closure_and_the_worker_keeps_running() {
 fn shutdown_with_pending_jobs_and_local_tasks_drops_each_on_its_worker_thread() {
     let _w = watchdog("shutdown_with_pending", LIMIT);
     let log = DropLog::default();
+    let early_ran = Arc::new(AtomicUsize::new(0));
     let pool = Builder::new()
         .threads(2)
         .spawn({
-            let log = log.clone();
-            move |_| async move {
-                // The main future and a `spawn_local` task each hold a probe.
-                let held = log.probe();
-                let local = log.probe();
+            let (log, early_ran) = (log.clone(), early_ran.clone());
+            move |_| {
+                // A task spawned by the closure itself, before the main future runs, lands on
+                // the worker's executor too (and runs).
+                let early = log.probe();
                 solo::spawn_local(async move {
-                    let _local = local;
+                    let _early = early;
+                    early_ran.fetch_add(1, SeqCst);
                     pending::<()>().await
                 })
                 .detach();
-                let _held = held;
-                pending::<()>().await
+                async move {
+                    // The main future and a `spawn_local` task each hold a probe.
+                    let held = log.probe();
+                    let local = log.probe();
+                    solo::spawn_local(async move {
+                        let _local = local;
+                        pending::<()>().await
+                    })
+                    .detach();
+                    let _held = held;
+                    pending::<()>().await
+                }
             }
         })
         .unwrap();
@@ -150,7 +162,12 @@ fn shutdown_with_pending_jobs_and_local_tasks_drops_each_on_its_worker_thread() 
         })
         .collect();
     wait_until("every job to start", SHORT, || started.load(SeqCst) == 20);
-    assert_eq!(log.created(), 2 * 2 + 20);
+    wait_until("every worker's probes", SHORT, || {
+        log.created() == 2 * 3 + 20
+    });
+    wait_until("the early tasks to run", SHORT, || {
+        early_ran.load(SeqCst) == 2
+    });
     assert!(log.dropped().is_empty());
 
     pool.shutdown().unwrap();
@@ -162,7 +179,7 @@ fn shutdown_with_pending_jobs_and_local_tasks_drops_each_on_its_worker_thread() 
     for id in dropped {
         *per_thread.entry(id).or_default() += 1;
     }
-    let expected: HashMap<ThreadId, usize> = ids.iter().map(|&id| (id, 12)).collect();
+    let expected: HashMap<ThreadId, usize> = ids.iter().map(|&id| (id, 13)).collect();
     assert_eq!(per_thread, expected);
     assert!(!per_thread.contains_key(&thread::current().id()));
     for task in tasks {

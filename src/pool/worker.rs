@@ -295,11 +295,16 @@ where
 
     let ex = LocalExecutor::new();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        if let Some(hook) = &on_start {
-            hook(&worker);
-        }
-        let main = make(worker);
-        ex.block_on(futures_lite::future::or(main, mailbox.serve(&ex)));
+        // The hook and `make` run inside `block_on`, so that a `spawn_local` in them lands on
+        // this executor (outside any `block_on` it would land on the thread's default
+        // executor, which nothing here runs).
+        ex.block_on(async {
+            if let Some(hook) = &on_start {
+                hook(&worker);
+            }
+            let main = make(worker);
+            futures_lite::future::or(main, mailbox.serve(&ex)).await;
+        });
     }));
     // Shutdown order: refuse new jobs and drop the queued ones, then every task.
     let queued = mailbox.close();

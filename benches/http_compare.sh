@@ -25,6 +25,7 @@ BIN=${CARGO_TARGET_DIR:-target}/release/examples
 TICK=$(getconf CLK_TCK)
 TMP=$(mktemp -d)
 SERVER_PID=
+RUN=0
 cleanup() {
   if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; fi
   rm -rf "$TMP"
@@ -38,14 +39,18 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 measure() {
   local label=$1 workers=$2
   shift 2
-  "$@" >"$TMP/out" 2>"$TMP/err" &
+  # A fresh file per run: the background job may not have truncated a reused one yet when
+  # we read it, and we would connect to the previous server's port.
+  RUN=$((RUN + 1))
+  local out="$TMP/out.$RUN"
+  "$@" >"$out" 2>"$TMP/err" &
   SERVER_PID=$!
-  for _ in $(seq 200); do
-    [ -s "$TMP/out" ] && break
+  for _ in $(seq 600); do
+    grep -q '^listening on ' "$out" 2>/dev/null && break
     sleep 0.05
   done
   local addr
-  addr=$(awk 'NR == 1 { print $3 }' "$TMP/out")
+  addr=$(awk 'NR == 1 { print $3 }' "$out")
   if [ -z "$addr" ]; then
     echo "$label ($workers) did not start: $(cat "$TMP/err")" >&2
     return 1

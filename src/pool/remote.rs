@@ -358,6 +358,11 @@ impl<F: Future> Future for RemoteJob<F> {
 /// let task = pool.spawn_on(0, || async { std::rc::Rc::new(1) });
 /// ```
 ///
+/// # Cancel safety
+///
+/// Dropping an unfinished `RemoteTask` (for example the losing branch of a race) cancels the
+/// job. To race it without cancelling, poll it through `&mut task` and keep it.
+///
 /// # Panics
 ///
 /// Polling a `RemoteTask` again after it returned `Ready` panics.

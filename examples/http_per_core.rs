@@ -1,0 +1,283 @@
+//! An HTTP/1.1 server with one solo runtime per core (`solo::pool`).
+//!
+//! Every worker binds its own listener on the same port with `SO_REUSEPORT`, so the kernel
+//! spreads connections over the workers and nothing is shared between them: each connection
+//! lives and dies on one thread, as `!Send` tasks. Keep-alive and pipelining are supported
+//! (every complete request in the buffer is answered, in order, in one write).
+//!
+//! ```sh
+//! cargo run --release --example http_per_core -- --port 8080 --threads 2
+//! # listening on 127.0.0.1:8080
+//! curl -i http://127.0.0.1:8080/
+//! wrk -t1 -c100 -d5s --latency http://127.0.0.1:8080/
+//! ```
+//!
+//! Options: `--port N` (default 8080; 0 picks a free port), `--threads N` (default: one per
+//! CPU), `--pin` (pin each worker to a CPU), `--duration-secs S` (stop after S seconds;
+//! default: run until killed). The first line on stdout is `listening on ADDR`.
+//!
+//! `benches/http_compare.sh` runs this server against the same handler on tokio.
+
+#[path = "support/http.rs"]
+mod http;
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use solo::pool::{Builder, JoinError, Pool};
+
+// Until `solo::net` lands on this branch, a stand-in with the same API (see the bottom of the
+// file). After merging: `use solo::net::{TcpListener, TcpStream};` and delete `mod net`.
+use net::{TcpListener, TcpStream};
+
+/// How the server is started.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen; port 0 picks a free port, shared by every worker.
+    pub addr: SocketAddr,
+    /// How many workers (runtimes, threads).
+    pub threads: usize,
+    /// Pin each worker to one CPU.
+    pub pin: bool,
+}
+
+/// A running server.
+pub struct Server {
+    pool: Pool,
+    addr: SocketAddr,
+}
+
+impl Server {
+    /// The address every worker listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops every worker (open connections are dropped) and joins the threads.
+    pub fn shutdown(self) -> Result<(), JoinError> {
+        self.pool.shutdown()
+    }
+
+    /// Waits for the workers (forever, unless they panic).
+    #[cfg_attr(test, allow(dead_code))]
+    pub fn join(self) -> Result<(), JoinError> {
+        self.pool.join()
+    }
+}
+
+/// Starts the workers; returns once every one of them listens.
+pub fn start(config: Config) -> io::Result<Server> {
+    // Resolve port 0 once, so that every worker binds the same port. The probe is in the
+    // SO_REUSEPORT group until every worker has bound; nobody knows the port before
+    // `start` returns, so no connection can land on it.
+    let probe = TcpListener::bind_reuseport(config.addr)?;
+    let addr = probe.local_addr()?;
+    let (bound_tx, bound_rx) = mpsc::channel::<io::Result<()>>();
+    let pool = Builder::new()
+        .threads(config.threads)
+        .thread_name("http")
+        .pin_to_cores(config.pin)
+        .spawn(move |_worker| async move {
+            let listener = match TcpListener::bind_reuseport(addr) {
+                Ok(listener) => listener,
+                Err(e) => {
+                    let _ = bound_tx.send(Err(e));
+                    return;
+                }
+            };
+            let _ = bound_tx.send(Ok(()));
+            drop(bound_tx);
+            accept_loop(listener).await;
+        })?;
+    for _ in 0..pool.workers() {
+        let bound = bound_rx
+            .recv()
+            .map_err(|_| io::Error::other("a worker exited before binding its listener"))?;
+        if let Err(e) = bound {
+            let _ = pool.shutdown();
+            return Err(e);
+        }
+    }
+    drop(probe);
+    Ok(Server { pool, addr })
+}
+
+/// Accepts connections forever, each served by its own local task.
+async fn accept_loop(listener: TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _peer)) => {
+                // Small responses must not wait for Nagle.
+                let _ = stream.set_nodelay(true);
+                solo::spawn_local(async move {
+                    // A reset or a broken pipe only ends this connection.
+                    let _ = serve_connection(stream).await;
+                })
+                .detach();
+            }
+            // Out of file descriptors or memory: the connection stays in the backlog and
+            // the listener stays readable, so back off instead of spinning on the error.
+            Err(e) if is_resource_exhaustion(&e) => {
+                solo::time::sleep(Duration::from_millis(10)).await;
+            }
+            // The peer gave up before we accepted (ECONNABORTED) and the like.
+            Err(_) => {}
+        }
+    }
+}
+
+fn is_resource_exhaustion(e: &io::Error) -> bool {
+    use rustix::io::Errno;
+    matches!(
+        Errno::from_io_error(e),
+        Some(Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM)
+    )
+}
+
+/// Reads requests and answers them until the peer closes or asks to close.
+async fn serve_connection(stream: TcpStream) -> io::Result<()> {
+    const READ: usize = 4096;
+    let mut input = Vec::with_capacity(READ);
+    let mut output = Vec::with_capacity(READ);
+    loop {
+        let filled = input.len();
+        input.resize(filled + READ, 0);
+        let n = (&stream).read(&mut input[filled..]).await?;
+        input.truncate(filled + n);
+        if n == 0 {
+            return Ok(()); // the peer closed; a partial request is dropped
+        }
+        let answered = http::answer_all(&input, &mut output);
+        input.drain(..answered.consumed);
+        if !output.is_empty() {
+            (&stream).write_all(&output).await?;
+            output.clear();
+        }
+        if answered.close {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg_attr(test, allow(dead_code))]
+fn main() -> io::Result<()> {
+    let mut config = Config {
+        addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        pin: false,
+    };
+    let mut duration = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| {
+            args.next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or_else(|| io::Error::other(format!("{name} needs a number")))
+        };
+        match arg.as_str() {
+            "--port" => config.addr.set_port(
+                u16::try_from(value("--port")?).map_err(|_| io::Error::other("bad --port"))?,
+            ),
+            "--threads" => config.threads = value("--threads")?.max(1) as usize,
+            "--duration-secs" => duration = Some(Duration::from_secs(value("--duration-secs")?)),
+            "--pin" => config.pin = true,
+            other => {
+                return Err(io::Error::other(format!(
+                    "unknown argument {other}; usage: http_per_core [--port N] [--threads N] \
+                     [--pin] [--duration-secs S]"
+                )));
+            }
+        }
+    }
+    let server = start(config)?;
+    println!("listening on {}", server.addr());
+    io::Write::flush(&mut io::stdout())?;
+    let outcome = match duration {
+        Some(d) => {
+            std::thread::sleep(d);
+            server.shutdown()
+        }
+        None => server.join(),
+    };
+    outcome.map_err(io::Error::other)
+}
+
+/// A stand-in for `solo::net` with the same API, built on `solo::Async` and `socket2`.
+/// Isolated here so that switching to `solo::net` is a one-line change.
+mod net {
+    use std::io;
+    use std::net::SocketAddr;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use futures_lite::{AsyncRead, AsyncWrite};
+    use socket2::{Domain, Protocol, Socket, Type};
+    use solo::Async;
+
+    /// A listener on this thread's reactor.
+    pub struct TcpListener(Async<std::net::TcpListener>);
+
+    impl TcpListener {
+        /// Binds with `SO_REUSEADDR` and `SO_REUSEPORT`, so every worker can bind the port.
+        pub fn bind_reuseport(addr: SocketAddr) -> io::Result<TcpListener> {
+            let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+            socket.set_reuse_address(true)?;
+            socket.set_reuse_port(true)?;
+            socket.set_nonblocking(true)?;
+            socket.bind(&addr.into())?;
+            socket.listen(1024)?;
+            Ok(TcpListener(Async::new(std::net::TcpListener::from(
+                socket,
+            ))?))
+        }
+
+        pub fn local_addr(&self) -> io::Result<SocketAddr> {
+            self.0.get_ref().local_addr()
+        }
+
+        pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+            let (stream, peer) = self.0.read_with(|l| l.accept()).await?;
+            Ok((TcpStream(Async::new(stream)?), peer))
+        }
+    }
+
+    /// A connected stream on this thread's reactor.
+    pub struct TcpStream(Async<std::net::TcpStream>);
+
+    impl TcpStream {
+        pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+            self.0.get_ref().set_nodelay(on)
+        }
+    }
+
+    impl AsyncRead for &TcpStream {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut [u8],
+        ) -> Poll<io::Result<usize>> {
+            Pin::new(&mut &self.0).poll_read(cx, buf)
+        }
+    }
+
+    impl AsyncWrite for &TcpStream {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Pin::new(&mut &self.0).poll_write(cx, buf)
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut &self.0).poll_flush(cx)
+        }
+
+        fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut &self.0).poll_close(cx)
+        }
+    }
+}

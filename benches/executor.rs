@@ -1,1 +1,3 @@
+//! Executor benchmarks (they land with the bench branch).
+
 fn main() {}

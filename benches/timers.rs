@@ -1,1 +1,3 @@
+//! Timer benchmarks (they land with the bench branch).
+
 fn main() {}

@@ -1,1 +1,1 @@
-
+//! Stress tests of `solo::sync` (they land with the sync primitives).

@@ -39,6 +39,7 @@ use std::task::{Context, Poll, Waker};
 pub(crate) use current::{Enter, assert_in_runtime};
 pub use current::{block_on, spawn_local};
 pub(crate) use local::{Local, MainSignal, REACTOR_INTERVAL};
+#[allow(unused_imports)] // for the embedding API, which is not merged yet
 pub(crate) use shared::WakeCallback;
 pub use task::Task;
 pub use yield_now::{YieldNow, yield_now};
@@ -257,6 +258,7 @@ impl<'a> LocalExecutor<'a> {
         self.len() == 0
     }
 
+    #[allow(dead_code)] // for the embedding API, which is not merged yet
     pub(crate) fn local(&self) -> &Rc<Local> {
         &self.local
     }

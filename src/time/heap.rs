@@ -140,7 +140,7 @@ impl TimerHeap {
     ) -> usize {
         let mut count = 0;
         while let Some(top) = self.heap.peek() {
-            if !self.slots.get(top.slot).is_some_and(|s| s.seq == top.seq) {
+            if self.slots.get(top.slot).is_none_or(|s| s.seq != top.seq) {
                 self.heap.pop();
                 continue;
             }
@@ -180,6 +180,7 @@ impl TimerHeap {
     }
 
     /// The number of pending timers.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn len(&self) -> usize {
         self.slots.len()
     }

@@ -158,6 +158,11 @@ impl Future for Sleep {
                     return Poll::Ready(());
                 }
                 timers.set_waker(*key, cx.waker());
+                drop(timers);
+                // Checked on every pending poll, not only the first: a sleep registered under
+                // one executor and then polled where none runs (a foreign executor, or after
+                // its executor is gone) would otherwise wait forever.
+                assert_in_runtime("solo::time::Sleep");
                 Poll::Pending
             }
             None => {

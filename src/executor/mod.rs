@@ -176,12 +176,16 @@ impl<'a> LocalExecutor<'a> {
         let mut future = pin!(future);
         let mut poll_main = true;
         loop {
+            let mut polled = 0;
             if poll_main {
                 if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
                     return output;
                 }
+                // The main future's poll counts like a task's: a main future that keeps
+                // waking itself must not keep I/O and timers from ever being checked.
+                polled = 1;
             }
-            let polled = local.run_batch(REACTOR_INTERVAL);
+            polled += local.run_batch(REACTOR_INTERVAL);
             poll_main = signal.take();
             if poll_main || local.has_ready() {
                 // Busy: look at I/O and timers only every REACTOR_INTERVAL polls.

@@ -312,7 +312,11 @@ impl<T: AsFd> Async<T> {
         self.source.dir(dir).set_not_ready();
     }
 
-    /// Stream read with the short-read hint; zero-length buffers never touch the fd.
+    /// Stream read; zero-length buffers never touch the fd.
+    ///
+    /// A short read does not mark the direction drained: an end of file that arrived with the
+    /// last data is seen only by the next read, and no edge announces it again (see
+    /// `source.rs`).
     pub(crate) fn poll_read_stream(
         &self,
         cx: &Context<'_>,
@@ -322,13 +326,7 @@ impl<T: AsFd> Async<T> {
         if len == 0 {
             return Poll::Ready(Ok(0));
         }
-        let res = self.poll_io(Dir::Read, cx, read);
-        if let Poll::Ready(Ok(n)) = res {
-            if n > 0 && n < len {
-                self.hint_not_ready(Dir::Read);
-            }
-        }
-        res
+        self.poll_io(Dir::Read, cx, read)
     }
 
     /// Stream write with the short-write hint; zero-length buffers never touch the fd.

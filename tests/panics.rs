@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use solo::{Async, LocalExecutor};
 use support::{
-    DropLog, counting_waker, expect_panic, panic_message, panicking_waker, unix_pair, watchdog,
+    DropLog, counting_waker, expect_panic, panic_message, panicking_waker, slack, unix_pair,
+    watchdog,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -89,7 +90,8 @@ fn block_on_future_panics_reaches_caller_and_next_block_on_works() {
     let _w = watchdog(Duration::from_secs(10));
     let ex = LocalExecutor::new();
     let pending_task = ex.spawn(async {
-        solo::time::sleep(Duration::from_millis(1)).await;
+        // Long enough to be still pending after the panic below, even under valgrind.
+        solo::time::sleep(slack(Duration::from_millis(100))).await;
         "survived"
     });
     let msg = expect_panic(|| {
@@ -236,7 +238,7 @@ fn panicking_waker_in_timer_batch_does_not_stop_the_others() {
     let ex = LocalExecutor::new();
     let (good, counts) = counting_waker();
     let bad = panicking_waker();
-    let deadline = Instant::now() + Duration::from_millis(2);
+    let deadline = Instant::now() + slack(Duration::from_millis(20));
     let mut sleeps: Vec<_> = (0..4)
         .map(|_| Box::pin(solo::time::sleep_until(deadline)))
         .collect();
@@ -246,7 +248,10 @@ fn panicking_waker_in_timer_batch_does_not_stop_the_others() {
             let w = if i % 2 == 0 { &bad } else { &good };
             assert!(s.as_mut().poll(&mut Context::from_waker(w)).is_pending());
         }
-        solo::time::sleep(Duration::from_millis(5)).await;
+        // Busy until the timers fired (see the I/O variant below for why not a sleep).
+        while counts.wakes() < 2 {
+            solo::yield_now().await;
+        }
     });
     assert_eq!(counts.wakes(), 2, "both good wakers were woken");
     // The timer state is consistent: every sleep is now complete.
@@ -275,7 +280,12 @@ fn panicking_waker_in_io_batch_does_not_stop_the_others() {
             let _ = f.as_mut().poll(&mut Context::from_waker(w));
         }
         b.write_all(b"x").unwrap();
-        solo::time::sleep(Duration::from_millis(5)).await;
+        // Keep the executor busy (not a sleep: under valgrind a short sleep can be due before
+        // its first poll and complete without a reactor turn). The reactor runs every 128
+        // polls and dispatches the event.
+        while counts.wakes() < 2 {
+            solo::yield_now().await;
+        }
     });
     assert_eq!(counts.wakes(), 2, "both good wakers were woken");
     for f in &mut waits {
@@ -368,6 +378,8 @@ fn panics_at_every_reentry_point_leave_no_refcell_borrowed() {
     // In an `Rc` so that a task can call `block_on` on its own executor.
     let ex = Rc::new(LocalExecutor::new());
     let check = |ex: &LocalExecutor<'_>| {
+        ex.run_until_stalled(); // whatever the previous step left queued
+        assert!(ex.is_empty());
         let t = ex.spawn(async {
             solo::time::sleep(Duration::from_micros(100)).await;
             solo::yield_now().await;
@@ -397,14 +409,14 @@ fn panics_at_every_reentry_point_leave_no_refcell_borrowed() {
         }
     }
     let reentrant = std::task::Waker::from(std::sync::Arc::new(Reentrant));
-    let mut s = Box::pin(solo::time::sleep(Duration::from_millis(1)));
+    let mut s = Box::pin(solo::time::sleep(slack(Duration::from_millis(20))));
     ex.block_on(async {
         assert!(
             s.as_mut()
                 .poll(&mut Context::from_waker(&reentrant))
                 .is_pending()
         );
-        solo::time::sleep(Duration::from_millis(3)).await;
+        solo::time::sleep_until(s.deadline() + Duration::from_millis(2)).await;
     });
     check(&ex);
 

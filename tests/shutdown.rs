@@ -287,13 +287,13 @@ fn sleep_awaited_by_a_foreign_executor_panics_instead_of_hanging() {
     let _l = fd_lock();
     let _w = watchdog(Duration::from_secs(10));
     let msg =
-        expect_panic(|| futures_executor::block_on(solo::time::sleep(Duration::from_millis(10))));
+        expect_panic(|| futures_executor::block_on(solo::time::sleep(Duration::from_secs(60))));
     assert!(
         msg.contains("must be awaited inside a solo runtime"),
         "{msg}"
     );
     // A registered sleep moved into a foreign executor, too.
-    let mut sleep = Box::pin(solo::time::sleep(Duration::from_millis(10)));
+    let mut sleep = Box::pin(solo::time::sleep(Duration::from_secs(60)));
     solo::block_on(poll_fn(|cx| {
         assert!(sleep.as_mut().poll(cx).is_pending());
         Poll::Ready(())

@@ -26,6 +26,12 @@ pub fn under_valgrind() -> bool {
     std::env::var_os("SOLO_UNDER_VALGRIND").is_some()
 }
 
+/// `d`, or ten times `d` under valgrind: for margins that must outlast the test's own setup
+/// (a deadline that must not pass before the test has registered it).
+pub fn slack(d: Duration) -> Duration {
+    if under_valgrind() { d * 10 } else { d }
+}
+
 /// `n`, or a tenth of it (at least 1) under valgrind, where everything runs ~50x slower.
 pub fn scaled(n: usize) -> usize {
     if under_valgrind() { (n / 10).max(1) } else { n }

@@ -189,6 +189,7 @@ impl<'a> LocalExecutor<'a> {
         let mut future = pin!(future);
         let mut poll_main = true;
         loop {
+            let mut polled = 0;
             if poll_main {
                 let slot = PollSlot::enabled().then_some(&*local.reactor.poll_slot);
                 let timing = Polling::start(slot, 0, location);
@@ -197,8 +198,11 @@ impl<'a> LocalExecutor<'a> {
                 if let Poll::Ready(output) = poll {
                     return output;
                 }
+                // The main future's poll counts like a task's: a main future that keeps
+                // waking itself must not keep I/O and timers from ever being checked.
+                polled = 1;
             }
-            let polled = local.run_batch(REACTOR_INTERVAL);
+            polled += local.run_batch(REACTOR_INTERVAL);
             poll_main = signal.take();
             if poll_main || local.has_ready() {
                 // Busy: look at I/O and timers only every REACTOR_INTERVAL polls.
@@ -275,6 +279,7 @@ impl<'a> LocalExecutor<'a> {
         self.len() == 0
     }
 
+    #[allow(dead_code)] // for the embedding API, which is not merged yet
     pub(crate) fn local(&self) -> &Rc<Local> {
         &self.local
     }

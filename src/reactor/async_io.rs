@@ -61,7 +61,8 @@ impl<T: AsFd> Async<T> {
     ///
     /// The OS error if the fd cannot be made non-blocking or registered: a regular file under
     /// epoll gives `PermissionDenied`, an fd already registered gives `AlreadyExists` (the
-    /// first registration keeps working). Nothing is registered on error.
+    /// first registration keeps working). Nothing is registered on error, and the fd's
+    /// blocking mode is left as it was.
     ///
     /// # Examples
     ///
@@ -77,21 +78,40 @@ impl<T: AsFd> Async<T> {
         if !flags.contains(OFlags::NONBLOCK) {
             fcntl_setfl(io.as_fd(), flags | OFlags::NONBLOCK)?;
         }
-        let mut this = Self::new_nonblocking(io)?;
-        this.original_flags = Some(flags);
-        Ok(this)
+        match Self::register(&io) {
+            Ok((reactor, source)) => Ok(Async {
+                source,
+                reactor,
+                io: Some(io),
+                original_flags: Some(flags),
+            }),
+            Err(e) => {
+                // Leave the fd as we found it: `io` may be a borrowed handle (`&File`) that
+                // the caller keeps using. Ignore errors: the registration error matters more.
+                if !flags.contains(OFlags::NONBLOCK) {
+                    let _ = fcntl_setfl(io.as_fd(), flags);
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Registers an fd that is already non-blocking (sockets solo creates itself).
+    #[allow(dead_code)] // for `solo::net`, which is not merged yet
     pub(crate) fn new_nonblocking(io: T) -> io::Result<Self> {
-        let reactor = Reactor::current()?;
-        let source = reactor.register(io.as_fd())?;
+        let (reactor, source) = Self::register(&io)?;
         Ok(Async {
             source,
             reactor,
             io: Some(io),
             original_flags: None,
         })
+    }
+
+    fn register(io: &T) -> io::Result<(Rc<Reactor>, Rc<Source>)> {
+        let reactor = Reactor::current()?;
+        let source = reactor.register(io.as_fd())?;
+        Ok((reactor, source))
     }
 
     /// The inner I/O handle.
@@ -312,7 +332,11 @@ impl<T: AsFd> Async<T> {
         self.source.dir(dir).set_not_ready();
     }
 
-    /// Stream read with the short-read hint; zero-length buffers never touch the fd.
+    /// Stream read; zero-length buffers never touch the fd.
+    ///
+    /// A short read does not mark the direction drained: an end of file that arrived with the
+    /// last data is seen only by the next read, and no edge announces it again (see
+    /// `source.rs`).
     pub(crate) fn poll_read_stream(
         &self,
         cx: &Context<'_>,
@@ -322,13 +346,7 @@ impl<T: AsFd> Async<T> {
         if len == 0 {
             return Poll::Ready(Ok(0));
         }
-        let res = self.poll_io(Dir::Read, cx, read);
-        if let Poll::Ready(Ok(n)) = res {
-            if n > 0 && n < len {
-                self.hint_not_ready(Dir::Read);
-            }
-        }
-        res
+        self.poll_io(Dir::Read, cx, read)
     }
 
     /// Stream write with the short-write hint; zero-length buffers never touch the fd.

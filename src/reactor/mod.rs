@@ -280,6 +280,7 @@ impl Reactor {
     }
 
     /// The earliest live timer deadline.
+    #[allow(dead_code)] // for the embedding API, which is not merged yet
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.timers.borrow_mut().next_deadline()
     }

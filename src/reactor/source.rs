@@ -8,9 +8,15 @@
 //! - `UNKNOWN` (fresh): try the operation; epoll reports the current readiness right after
 //!   registration anyway.
 //! - `READY`: an event arrived since the last `WouldBlock`; try the operation.
-//! - `NOT_READY`: the last operation returned `WouldBlock`, or a short read/write proved the
-//!   kernel buffer drained/full. Wait for the next edge instead of paying a syscall that
+//! - `NOT_READY`: the last operation returned `WouldBlock`, or a short write proved the
+//!   kernel's send buffer full. Wait for the next edge instead of paying a syscall that
 //!   would return `EAGAIN`. Every later arrival of data (or buffer space) produces an edge.
+//!
+//! A short *read* is deliberately not taken as "drained": the peer's FIN (or close) may have
+//! arrived in the same edge as its last data, and the end of file is only seen by the next
+//! read. No further edge comes for it, so waiting would hang forever (`EPOLLHUP` is not raised
+//! for a TCP FIN, and `polling` does not register `EPOLLRDHUP`, which tokio uses to keep a
+//! sticky "read closed" bit for exactly this case).
 //!
 //! Events only change hints and collect wakers; the reactor wakes them after it releases its
 //! borrows. On platforms without edge triggering the source is re-armed (oneshot) each time a

@@ -184,6 +184,7 @@ impl TimerHeap {
     }
 
     /// The number of pending timers.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn len(&self) -> usize {
         self.slots.len()
     }
@@ -252,7 +253,13 @@ mod tests {
         let t0 = Instant::now();
         let mut heap = TimerHeap::new();
         let keep = heap.insert(t0 + Duration::from_secs(1), None);
-        for i in 0..1_000_000u64 {
+        // A tenth under valgrind (.ci/valgrind-tests), where this loop would take minutes.
+        let n = if std::env::var_os("SOLO_UNDER_VALGRIND").is_some() {
+            100_000
+        } else {
+            1_000_000u64
+        };
+        for i in 0..n {
             let k = heap.insert(t0 + Duration::from_secs(2 + i % 1000), None);
             heap.remove(k);
             assert!(heap.garbage() <= MIN_COMPACT + 1);
@@ -274,5 +281,183 @@ mod tests {
         let mut fired = 0;
         heap.fire_due(t0, |_, _| fired += 1);
         assert_eq!(fired, 0, "the stale entry of `old` must not fire `new`");
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    //! The heap against a model: a `BTreeMap` keyed by `(deadline, sequence)`, which is the
+    //! firing order solo promises (deadline order, ties in insertion order; a reset counts as
+    //! a new insertion). Random inserts, cancels (of live and of dead keys), resets and clock
+    //! advances; after every step the live set, `next_deadline` and the garbage bound are
+    //! compared, and once everything has fired the garbage is back to 0.
+
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// A timer `ms` after the current time (0: already due).
+        Insert(u8),
+        /// Cancel the n-th live timer (modulo their number).
+        Cancel(usize),
+        /// Cancel a key that already fired or was cancelled: must be a no-op.
+        CancelDead(usize),
+        /// Move the n-th live timer to `ms` after the current time.
+        Reset(usize, u8),
+        /// Advance the clock by `ms` and fire what is due.
+        Advance(u8),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            5 => (0u8..100).prop_map(Op::Insert),
+            2 => any::<usize>().prop_map(Op::Cancel),
+            1 => any::<usize>().prop_map(Op::CancelDead),
+            1 => (any::<usize>(), 0u8..100).prop_map(|(i, ms)| Op::Reset(i, ms)),
+            2 => (0u8..40).prop_map(Op::Advance),
+        ]
+    }
+
+    struct Harness {
+        heap: TimerHeap,
+        /// (deadline, seq) -> timer id, for live timers only.
+        model: BTreeMap<(Instant, u64), usize>,
+        /// id -> (heap key, model key), for live timers only.
+        live: BTreeMap<usize, (TimerKey, (Instant, u64))>,
+        dead: Vec<TimerKey>,
+        next_id: usize,
+        seq: u64,
+        now: Instant,
+    }
+
+    impl Harness {
+        fn insert(&mut self, deadline: Instant) -> Result<(), TestCaseError> {
+            let key = self.heap.insert(deadline, None);
+            let id = self.next_id;
+            self.next_id += 1;
+            let mkey = (deadline, self.seq);
+            self.seq += 1;
+            self.model.insert(mkey, id);
+            self.live.insert(id, (key, mkey));
+            Ok(())
+        }
+
+        fn nth_live(&self, n: usize) -> Option<usize> {
+            if self.live.is_empty() {
+                return None;
+            }
+            self.live.keys().nth(n % self.live.len()).copied()
+        }
+
+        fn fire(&mut self) -> Result<(), TestCaseError> {
+            let mut fired = Vec::new();
+            let count = self.heap.fire_due(self.now, |k, _| fired.push(k));
+            prop_assert_eq!(count, fired.len());
+            let mut expected = Vec::new();
+            while let Some((&(deadline, seq), &id)) = self.model.first_key_value() {
+                if deadline > self.now {
+                    break;
+                }
+                self.model.remove(&(deadline, seq));
+                let (key, _) = self.live.remove(&id).unwrap();
+                expected.push(key);
+                self.dead.push(key);
+            }
+            prop_assert_eq!(fired, expected, "fired set or order differs from the model");
+            Ok(())
+        }
+
+        fn check(&mut self) -> Result<(), TestCaseError> {
+            prop_assert_eq!(self.heap.len(), self.model.len());
+            let expected_next = self.model.first_key_value().map(|(k, _)| k.0);
+            prop_assert_eq!(self.heap.next_deadline(), expected_next);
+            for (key, _) in self.live.values() {
+                prop_assert!(self.heap.is_live(*key));
+            }
+            for key in &self.dead {
+                prop_assert!(!self.heap.is_live(*key));
+            }
+            Ok(())
+        }
+    }
+
+    /// 256 cases (about a second), 16 under valgrind.
+    fn cases() -> u32 {
+        if std::env::var_os("SOLO_UNDER_VALGRIND").is_some() {
+            16
+        } else {
+            256
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+        #[test]
+        fn heap_matches_btreemap_model(ops in proptest::collection::vec(op(), 0..300)) {
+            let t0 = Instant::now();
+            let mut h = Harness {
+                heap: TimerHeap::new(),
+                model: BTreeMap::new(),
+                live: BTreeMap::new(),
+                dead: Vec::new(),
+                next_id: 0,
+                seq: 0,
+                now: t0,
+            };
+            for op in ops {
+                match op {
+                    Op::Insert(ms) => h.insert(h.now + Duration::from_millis(ms.into()))?,
+                    Op::Cancel(n) => {
+                        if let Some(id) = h.nth_live(n) {
+                            let (key, mkey) = h.live.remove(&id).unwrap();
+                            h.model.remove(&mkey);
+                            prop_assert!(h.heap.remove(key).is_some());
+                            h.dead.push(key);
+                            // Cancellation keeps the garbage bounded (amortised compaction).
+                            prop_assert!(h.heap.garbage() <= MIN_COMPACT.max(h.heap.len()));
+                        }
+                    }
+                    Op::CancelDead(n) => {
+                        if !h.dead.is_empty() {
+                            let key = h.dead[n % h.dead.len()];
+                            prop_assert!(h.heap.remove(key).is_none());
+                            prop_assert!(h.heap.reset(key, h.now).is_none());
+                        }
+                    }
+                    Op::Reset(n, ms) => {
+                        if let Some(id) = h.nth_live(n) {
+                            let (key, mkey) = h.live.remove(&id).unwrap();
+                            h.model.remove(&mkey);
+                            let deadline = h.now + Duration::from_millis(ms.into());
+                            let new_key = h.heap.reset(key, deadline);
+                            prop_assert!(new_key.is_some());
+                            let new_key = new_key.unwrap();
+                            prop_assert_eq!(h.heap.deadline(new_key), Some(deadline));
+                            h.dead.push(key);
+                            let mkey = (deadline, h.seq);
+                            h.seq += 1;
+                            h.model.insert(mkey, id);
+                            h.live.insert(id, (new_key, mkey));
+                            prop_assert!(h.heap.garbage() <= MIN_COMPACT.max(h.heap.len()));
+                        }
+                    }
+                    Op::Advance(ms) => {
+                        h.now += Duration::from_millis(ms.into());
+                        h.fire()?;
+                    }
+                }
+                h.check()?;
+            }
+            // Fire everything: nothing live, and no garbage left behind.
+            h.now += Duration::from_secs(1);
+            h.fire()?;
+            h.check()?;
+            prop_assert_eq!(h.heap.len(), 0);
+            prop_assert_eq!(h.heap.garbage(), 0);
+        }
     }
 }

@@ -126,6 +126,16 @@ impl Sleep {
     pub fn reset(mut self: Pin<&mut Self>, deadline: Instant) {
         self.deadline = deadline;
         if let Some((reactor, key)) = self.timer.take() {
+            if deadline <= clock::now() {
+                // Already due: unregister, so the next poll sees the passed deadline and is
+                // ready at once instead of waiting for the reactor to fire the timer. Wake the
+                // waiting task (after the borrow ends), as firing the timer would have.
+                let removed = reactor.timers.borrow_mut().remove(key);
+                if let Some(Some(waker)) = removed {
+                    waker.wake();
+                }
+                return;
+            }
             // Keep the waker: a task that awaits this sleep stays subscribed.
             let new_key = reactor.timers.borrow_mut().reset(key, deadline);
             if let Some(new_key) = new_key {
@@ -158,6 +168,11 @@ impl Future for Sleep {
                     return Poll::Ready(());
                 }
                 timers.set_waker(*key, cx.waker());
+                drop(timers);
+                // Checked on every pending poll, not only the first: a sleep registered under
+                // one executor and then polled where none runs (a foreign executor, or after
+                // its executor is gone) would otherwise wait forever.
+                assert_in_runtime("solo::time::Sleep");
                 Poll::Pending
             }
             None => {

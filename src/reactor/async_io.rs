@@ -324,7 +324,10 @@ impl<T: AsFd> Async<T> {
         }
         let res = self.poll_io(Dir::Read, cx, read);
         if let Poll::Ready(Ok(n)) = res {
-            if n > 0 && n < len {
+            // A short read drained the socket, unless an end of file hides behind the data
+            // (the peer's FIN came in the same edge): see `source.rs`.
+            if n > 0 && n < len && super::sys::REPORTS_READ_CLOSED && !self.source.read_closed.get()
+            {
                 self.hint_not_ready(Dir::Read);
             }
         }

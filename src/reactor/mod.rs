@@ -131,20 +131,16 @@ impl Reactor {
         self.generation
             .set(generation.wrapping_add(1) & 0x7fff_ffff);
         let key = make_key(entry.key(), generation);
-        let interest = if self.edge {
-            Event::all(key)
-        } else {
-            Event::none(key)
+        // SAFETY: `fd` is valid for this call, and it is deleted before it is closed: `Async`
+        // guarantees that in `into_inner` and `Drop` (a leaked `Async` leaks its fd too, so
+        // it is never closed while registered).
+        unsafe {
+            if self.edge {
+                sys::add_edge(&self.poller, fd, key)?
+            } else {
+                sys::add_oneshot(&self.poller, fd, key)?
+            }
         };
-        let mode = if self.edge {
-            PollMode::Edge
-        } else {
-            PollMode::Oneshot
-        };
-        // SAFETY: `fd` is valid for this call. polling requires it to be deleted before it is
-        // closed; `Async` guarantees that in `into_inner` and `Drop` (a leaked `Async` leaks
-        // its fd too, so it is never closed while registered).
-        unsafe { self.poller.add_with_mode(fd.as_raw_fd(), interest, mode)? };
         let source = Rc::new(Source::new(fd.as_raw_fd(), key));
         entry.insert(source.clone());
         Ok(source)
@@ -161,7 +157,7 @@ impl Reactor {
         }
         // SAFETY: the caller still owns the fd (it is closed only after this returns).
         let fd = unsafe { BorrowedFd::borrow_raw(source.fd) };
-        self.poller.delete(fd)
+        sys::delete(&self.poller, fd)
     }
 
     /// Re-arms a oneshot registration for the directions that have waiters. A no-op (and no
@@ -258,17 +254,18 @@ impl Reactor {
     fn wait(&self, timeout: Option<Duration>, wake: &mut Vec<Waker>) {
         let sources = self.sources.borrow();
         let mut events = 0;
-        let result =
-            self.waiter
-                .borrow_mut()
-                .wait(&self.poller, timeout, |key, readable, writable| {
-                    if let Some(source) = sources.get(key_index(key)) {
-                        if source.key == key {
-                            events += 1;
-                            source.dispatch(readable, writable, wake);
-                        }
+        let result = self.waiter.borrow_mut().wait(
+            &self.poller,
+            timeout,
+            |key, readable, writable, closed| {
+                if let Some(source) = sources.get(key_index(key)) {
+                    if source.key == key {
+                        events += 1;
+                        source.dispatch(readable, writable, closed, wake);
                     }
-                });
+                }
+            },
+        );
         Counters::add(&self.counters.io_events, events);
         if let Err(e) = result {
             eprintln!("solo: waiting for I/O events failed: {e}");

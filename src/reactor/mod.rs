@@ -31,7 +31,8 @@ use polling::{Event, PollMode, Poller};
 use slab::Slab;
 
 pub use async_io::Async;
-pub(crate) use source::Source;
+pub(crate) use async_io::Ticket;
+pub(crate) use source::{Dir, Source};
 
 use crate::diag::{Counters, PollSlot, Stats};
 use crate::time::TimerHeap;

@@ -187,6 +187,14 @@ impl Reactor {
     /// and treated as "no events": a blocking caller then sees a spurious wake-up, never a
     /// hang or a crash.
     pub(crate) fn react(&self, mode: React) -> usize {
+        self.react_then(mode, || {})
+    }
+
+    /// [`react`](Reactor::react), calling `before_wake` after the wait and before any waker
+    /// runs. `block_on` ends its sleep state there: a waker that runs while the executor
+    /// still counts as asleep would notify the poller (an `eventfd` write, then a drain on the
+    /// next wait) for a task that is about to run anyway.
+    pub(crate) fn react_then(&self, mode: React, before_wake: impl FnOnce()) -> usize {
         let mut wake = std::mem::take(&mut *self.to_wake.borrow_mut());
         let now = clock::now();
         self.fire_due(now, &mut wake);
@@ -219,6 +227,7 @@ impl Reactor {
             self.wait(timeout, &mut wake);
             self.fire_due(clock::now(), &mut wake);
         }
+        before_wake();
         self.wake_all(wake)
     }
 

@@ -49,6 +49,7 @@ pub mod diag;
 mod embed;
 mod executor;
 pub mod future;
+pub mod net;
 pub mod pool;
 mod reactor;
 #[cfg(unix)]

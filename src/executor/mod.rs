@@ -219,8 +219,12 @@ impl<'a> LocalExecutor<'a> {
             local.since_reactor.set(0);
             let inbox = &local.shared.inbox;
             if inbox.prepare_sleep(|| signal.is_set()) {
-                local.reactor.react(React::Block);
-                inbox.wake_up();
+                // Awake again before the wakers run: an owner-thread wake while "sleeping"
+                // would notify the poller (see `Local::push`), one eventfd write and drain
+                // per I/O wake-up.
+                local.reactor.react_then(React::Block, || {
+                    inbox.wake_up();
+                });
             }
             poll_main = signal.take();
         }

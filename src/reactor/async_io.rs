@@ -265,28 +265,41 @@ impl<T: AsFd> Async<T> {
     }
 
     async fn io_with<R>(&self, dir: Dir, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
-        let direction = self.source.dir(dir);
-        let mut ticket = Ticket::new(direction);
+        let mut ticket = self.ticket(dir);
+        poll_fn(|cx| self.poll_with_ticket(&mut ticket, cx, &mut op)).await
+    }
+
+    /// A waiter's slot in one direction, for hand-written futures and streams (the socket
+    /// types' `Incoming`) that need `read_with`'s semantics without an `async` block.
+    pub(crate) fn ticket(&self, dir: Dir) -> Ticket<'_> {
+        Ticket::new(self.source.dir(dir))
+    }
+
+    /// One poll of [`read_with`](Async::read_with)/[`write_with`](Async::write_with): try
+    /// `op` unless the direction is known not ready; on `WouldBlock` wait under `ticket`, so
+    /// any number of waiters on one direction are all woken by its next event.
+    pub(crate) fn poll_with_ticket<R>(
+        &self,
+        ticket: &mut Ticket<'_>,
+        cx: &Context<'_>,
+        mut op: impl FnMut(&T) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        let direction = ticket.dir;
         let io = self.get_ref();
-        poll_fn(|cx| {
-            loop {
-                if direction.may_be_ready() {
-                    match op(io) {
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                            direction.set_not_ready()
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        res => return Poll::Ready(res),
-                    }
-                }
-                match self.poll_ticket(&mut ticket, cx) {
-                    Poll::Ready(Ok(())) => continue,
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                    Poll::Pending => return Poll::Pending,
+        loop {
+            if direction.may_be_ready() {
+                match op(io) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => direction.set_not_ready(),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    res => return Poll::Ready(res),
                 }
             }
-        })
-        .await
+            match self.poll_ticket(ticket, cx) {
+                Poll::Ready(Ok(())) => continue,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
     }
 
     fn poll_ticket(&self, ticket: &mut Ticket<'_>, cx: &Context<'_>) -> Poll<io::Result<()>> {
@@ -346,7 +359,16 @@ impl<T: AsFd> Async<T> {
         if len == 0 {
             return Poll::Ready(Ok(0));
         }
-        self.poll_io(Dir::Read, cx, read)
+        let res = self.poll_io(Dir::Read, cx, read);
+        if let Poll::Ready(Ok(n)) = res {
+            // A short read drained the socket, unless an end of file hides behind the data
+            // (the peer's FIN came in the same edge): see `source.rs`.
+            if n > 0 && n < len && super::sys::REPORTS_READ_CLOSED && !self.source.read_closed.get()
+            {
+                self.hint_not_ready(Dir::Read);
+            }
+        }
+        res
     }
 
     /// Stream write with the short-write hint; zero-length buffers never touch the fd.
@@ -370,7 +392,7 @@ impl<T: AsFd> Async<T> {
 }
 
 /// A waiter's slot in a direction, released when the waiting future ends or is dropped.
-struct Ticket<'s> {
+pub(crate) struct Ticket<'s> {
     dir: &'s Direction,
     id: Option<usize>,
 }

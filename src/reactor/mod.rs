@@ -31,7 +31,8 @@ use polling::{Event, PollMode, Poller};
 use slab::Slab;
 
 pub use async_io::Async;
-pub(crate) use source::Source;
+pub(crate) use async_io::Ticket;
+pub(crate) use source::{Dir, Source};
 
 use crate::diag::{Counters, PollSlot, Stats};
 use crate::time::TimerHeap;
@@ -131,20 +132,16 @@ impl Reactor {
         self.generation
             .set(generation.wrapping_add(1) & 0x7fff_ffff);
         let key = make_key(entry.key(), generation);
-        let interest = if self.edge {
-            Event::all(key)
-        } else {
-            Event::none(key)
+        // SAFETY: `fd` is valid for this call, and it is deleted before it is closed: `Async`
+        // guarantees that in `into_inner` and `Drop` (a leaked `Async` leaks its fd too, so
+        // it is never closed while registered).
+        unsafe {
+            if self.edge {
+                sys::add_edge(&self.poller, fd, key)?
+            } else {
+                sys::add_oneshot(&self.poller, fd, key)?
+            }
         };
-        let mode = if self.edge {
-            PollMode::Edge
-        } else {
-            PollMode::Oneshot
-        };
-        // SAFETY: `fd` is valid for this call. polling requires it to be deleted before it is
-        // closed; `Async` guarantees that in `into_inner` and `Drop` (a leaked `Async` leaks
-        // its fd too, so it is never closed while registered).
-        unsafe { self.poller.add_with_mode(fd.as_raw_fd(), interest, mode)? };
         let source = Rc::new(Source::new(fd.as_raw_fd(), key));
         entry.insert(source.clone());
         Ok(source)
@@ -161,7 +158,7 @@ impl Reactor {
         }
         // SAFETY: the caller still owns the fd (it is closed only after this returns).
         let fd = unsafe { BorrowedFd::borrow_raw(source.fd) };
-        self.poller.delete(fd)
+        sys::delete(&self.poller, fd)
     }
 
     /// Re-arms a oneshot registration for the directions that have waiters. A no-op (and no
@@ -190,6 +187,14 @@ impl Reactor {
     /// and treated as "no events": a blocking caller then sees a spurious wake-up, never a
     /// hang or a crash.
     pub(crate) fn react(&self, mode: React) -> usize {
+        self.react_then(mode, || {})
+    }
+
+    /// [`react`](Reactor::react), calling `before_wake` after the wait and before any waker
+    /// runs. `block_on` ends its sleep state there: a waker that runs while the executor
+    /// still counts as asleep would notify the poller (an `eventfd` write, then a drain on the
+    /// next wait) for a task that is about to run anyway.
+    pub(crate) fn react_then(&self, mode: React, before_wake: impl FnOnce()) -> usize {
         let mut wake = std::mem::take(&mut *self.to_wake.borrow_mut());
         let now = clock::now();
         self.fire_due(now, &mut wake);
@@ -222,6 +227,7 @@ impl Reactor {
             self.wait(timeout, &mut wake);
             self.fire_due(clock::now(), &mut wake);
         }
+        before_wake();
         self.wake_all(wake)
     }
 
@@ -258,17 +264,18 @@ impl Reactor {
     fn wait(&self, timeout: Option<Duration>, wake: &mut Vec<Waker>) {
         let sources = self.sources.borrow();
         let mut events = 0;
-        let result =
-            self.waiter
-                .borrow_mut()
-                .wait(&self.poller, timeout, |key, readable, writable| {
-                    if let Some(source) = sources.get(key_index(key)) {
-                        if source.key == key {
-                            events += 1;
-                            source.dispatch(readable, writable, wake);
-                        }
+        let result = self.waiter.borrow_mut().wait(
+            &self.poller,
+            timeout,
+            |key, readable, writable, closed| {
+                if let Some(source) = sources.get(key_index(key)) {
+                    if source.key == key {
+                        events += 1;
+                        source.dispatch(readable, writable, closed, wake);
                     }
-                });
+                }
+            },
+        );
         Counters::add(&self.counters.io_events, events);
         if let Err(e) = result {
             eprintln!("solo: waiting for I/O events failed: {e}");

@@ -8,15 +8,16 @@
 //! - `UNKNOWN` (fresh): try the operation; epoll reports the current readiness right after
 //!   registration anyway.
 //! - `READY`: an event arrived since the last `WouldBlock`; try the operation.
-//! - `NOT_READY`: the last operation returned `WouldBlock`, or a short write proved the
-//!   kernel's send buffer full. Wait for the next edge instead of paying a syscall that
+//! - `NOT_READY`: the last operation returned `WouldBlock`, or a short read/write proved the
+//!   kernel buffer drained/full (reads: see `read_closed` below). Wait for the next edge instead of paying a syscall that
 //!   would return `EAGAIN`. Every later arrival of data (or buffer space) produces an edge.
 //!
-//! A short *read* is deliberately not taken as "drained": the peer's FIN (or close) may have
-//! arrived in the same edge as its last data, and the end of file is only seen by the next
-//! read. No further edge comes for it, so waiting would hang forever (`EPOLLHUP` is not raised
-//! for a TCP FIN, and `polling` does not register `EPOLLRDHUP`, which tokio uses to keep a
-//! sticky "read closed" bit for exactly this case).
+//! A short read is a safe "drained" proof only together with `read_closed`: when the peer's
+//! last data and its FIN (or close) arrive in one edge, the short read returns the data and
+//! leaves the end of file for the next read, and no further edge will announce it. Where the
+//! reactor registers `EPOLLRDHUP` (Linux), that edge carries `RDHUP`, which sets the sticky
+//! `read_closed`; a short read then leaves the hint alone and the next read sees the EOF.
+//! Elsewhere a short read never marks the direction drained (one extra `EAGAIN` read).
 //!
 //! Events only change hints and collect wakers; the reactor wakes them after it releases its
 //! borrows. On platforms without edge triggering the source is re-armed (oneshot) each time a
@@ -118,6 +119,11 @@ pub(crate) struct Source {
     pub(crate) key: usize,
     pub(crate) read: Direction,
     pub(crate) write: Direction,
+    /// Set (never cleared) once an event reported that the read half will not block again:
+    /// the peer shut its write half down (`EPOLLRDHUP`) or the fd hung up (`EPOLLHUP`). From
+    /// then on a short read does not mark the read direction drained. Only set where
+    /// `sys::REPORTS_READ_CLOSED`.
+    pub(crate) read_closed: Cell<bool>,
 }
 
 impl Source {
@@ -127,6 +133,7 @@ impl Source {
             key,
             read: Direction::default(),
             write: Direction::default(),
+            read_closed: Cell::new(false),
         }
     }
 
@@ -138,7 +145,16 @@ impl Source {
     }
 
     /// Records an event and collects the wakers it releases.
-    pub(crate) fn dispatch(&self, readable: bool, writable: bool, out: &mut Vec<Waker>) {
+    pub(crate) fn dispatch(
+        &self,
+        readable: bool,
+        writable: bool,
+        read_closed: bool,
+        out: &mut Vec<Waker>,
+    ) {
+        if read_closed {
+            self.read_closed.set(true);
+        }
         if readable {
             self.read.fire(out);
         }

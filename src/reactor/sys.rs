@@ -11,11 +11,82 @@
 //!
 //! Elsewhere (and on Linux with `--cfg solo_portable_poll`, which the CI uses to test this
 //! path) it calls `Poller::wait`.
+//!
+//! On the Linux path, sources are also registered here, straight on the poller's epoll fd,
+//! so that their interest includes `EPOLLRDHUP`, which `polling` cannot express: an event
+//! then says whether the peer has shut its write half down, and a short read that leaves an
+//! end of file behind is not mistaken for a drained socket (see `source.rs`).
 
 use std::io;
+use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
-use polling::Poller;
+use polling::{Event, PollMode, Poller};
+
+/// Whether events report `EPOLLRDHUP` (the peer shut its write half down). Only then may a
+/// short stream read mark the read direction drained.
+pub(crate) const REPORTS_READ_CLOSED: bool = cfg!(all(
+    any(target_os = "linux", target_os = "android"),
+    not(solo_portable_poll)
+));
+
+/// Registers `fd` edge-triggered for both directions (and, on Linux, `EPOLLRDHUP`) under
+/// `key`.
+///
+/// # Safety
+///
+/// `fd` must be deregistered with [`delete`] before it is closed.
+pub(crate) unsafe fn add_edge(poller: &Poller, fd: BorrowedFd<'_>, key: usize) -> io::Result<()> {
+    #[cfg(all(
+        any(target_os = "linux", target_os = "android"),
+        not(solo_portable_poll)
+    ))]
+    {
+        use rustix::event::epoll;
+        use std::os::fd::AsFd;
+        let flags = epoll::EventFlags::IN
+            | epoll::EventFlags::OUT
+            | epoll::EventFlags::PRI
+            | epoll::EventFlags::RDHUP
+            | epoll::EventFlags::ET;
+        Ok(epoll::add(
+            poller.as_fd(),
+            fd,
+            epoll::EventData::new_u64(key as u64),
+            flags,
+        )?)
+    }
+    #[cfg(not(all(
+        any(target_os = "linux", target_os = "android"),
+        not(solo_portable_poll)
+    )))]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: forwarded from the caller: deleted before it is closed.
+        unsafe { poller.add_with_mode(fd.as_raw_fd(), Event::all(key), PollMode::Edge) }
+    }
+}
+
+/// Registers `fd` in oneshot mode with no interest yet (platforms without edge triggering).
+///
+/// # Safety
+///
+/// `fd` must be deregistered with [`delete`] before it is closed.
+pub(crate) unsafe fn add_oneshot(
+    poller: &Poller,
+    fd: BorrowedFd<'_>,
+    key: usize,
+) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: forwarded from the caller: deleted before it is closed.
+    unsafe { poller.add_with_mode(fd.as_raw_fd(), Event::none(key), PollMode::Oneshot) }
+}
+
+/// Removes `fd` from the poller, whichever way it was added.
+pub(crate) fn delete(poller: &Poller, fd: BorrowedFd<'_>) -> io::Result<()> {
+    // Both ways end in the same `epoll_ctl(EPOLL_CTL_DEL)` (or the backend's equivalent).
+    poller.delete(fd)
+}
 
 /// Reusable event buffers.
 pub(crate) struct Waiter {
@@ -44,14 +115,15 @@ impl Waiter {
         }
     }
 
-    /// Waits up to `timeout` (`None`: until an event) and calls `f(key, readable, writable)`
-    /// for each I/O event. Wake-ups of the poller's notifier are drained, not reported.
+    /// Waits up to `timeout` (`None`: until an event) and calls
+    /// `f(key, readable, writable, read_closed)` for each I/O event (`read_closed`: the peer
+    /// shut its write half down or the fd hung up; only where [`REPORTS_READ_CLOSED`]). Wake-ups of the poller's notifier are drained, not reported.
     /// An interrupted wait (`EINTR`) returns `Ok` with no events.
     pub(crate) fn wait(
         &mut self,
         poller: &Poller,
         timeout: Option<Duration>,
-        mut f: impl FnMut(usize, bool, bool),
+        mut f: impl FnMut(usize, bool, bool, bool),
     ) -> io::Result<()> {
         #[cfg(all(
             any(target_os = "linux", target_os = "android"),
@@ -66,7 +138,9 @@ impl Waiter {
             self.events.clear();
             let result = poller.wait(&mut self.events, Some(Duration::ZERO));
             for ev in self.events.iter() {
-                f(ev.key, ev.readable, ev.writable);
+                // Only the notifier is expected here; a source's event that raced in says
+                // nothing about RDHUP (polling hides it), so it does not claim "closed".
+                f(ev.key, ev.readable, ev.writable, false);
             }
             return ignore_interrupt(result.map(drop));
         }
@@ -75,7 +149,7 @@ impl Waiter {
             self.events.clear();
             let result = poller.wait(&mut self.events, timeout);
             for ev in self.events.iter() {
-                f(ev.key, ev.readable, ev.writable);
+                f(ev.key, ev.readable, ev.writable, false);
             }
             ignore_interrupt(result.map(drop))
         }
@@ -106,6 +180,10 @@ mod epoll {
     const READ_FLAGS: u32 =
         (libc::EPOLLIN | libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLPRI) as u32;
     const WRITE_FLAGS: u32 = (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+    /// The read half will never block again: the peer shut its write half down (`RDHUP`) or
+    /// the fd hung up entirely (`HUP`). Not `ERR`: a socket error is reported once and the
+    /// socket may then block again (UDP after an ICMP error).
+    const CLOSED_FLAGS: u32 = (libc::EPOLLRDHUP | libc::EPOLLHUP) as u32;
 
     /// Set once `epoll_pwait2` turned out to be missing (kernel < 5.11) or forbidden (an old
     /// seccomp profile): from then on, the millisecond `epoll_wait`.
@@ -117,7 +195,7 @@ mod epoll {
         poller: &Poller,
         buf: &mut Vec<libc::epoll_event>,
         timeout: Option<Duration>,
-        f: &mut impl FnMut(usize, bool, bool),
+        f: &mut impl FnMut(usize, bool, bool, bool),
     ) -> io::Result<bool> {
         let epfd = poller.as_fd().as_raw_fd();
         buf.clear();
@@ -173,8 +251,9 @@ mod epoll {
             }
             f(
                 key as usize,
-                flags & READ_FLAGS != 0,
+                flags & (READ_FLAGS | CLOSED_FLAGS) != 0,
                 flags & WRITE_FLAGS != 0,
+                flags & CLOSED_FLAGS != 0,
             );
         }
         Ok(notified)

@@ -219,8 +219,11 @@ impl<'a> LocalExecutor<'a> {
             local.since_reactor.set(0);
             let inbox = &local.shared.inbox;
             if inbox.prepare_sleep(|| signal.is_set()) {
-                local.reactor.react(React::Block);
-                inbox.wake_up();
+                // End the sleep before the reactor wakes timers' and I/O's tasks: they are
+                // owner-thread wakes, and a still-sleeping owner would notify itself.
+                local.reactor.react_then(React::Block, || {
+                    inbox.wake_up();
+                });
             }
             poll_main = signal.take();
         }

@@ -190,6 +190,14 @@ impl Reactor {
     /// and treated as "no events": a blocking caller then sees a spurious wake-up, never a
     /// hang or a crash.
     pub(crate) fn react(&self, mode: React) -> usize {
+        self.react_then(mode, || {})
+    }
+
+    /// [`react`](Self::react), calling `before_waking` after the OS wait and before any waker
+    /// is woken. A sleeping executor ends its sleep there: wakes issued by the reactor itself
+    /// then find the owner awake and need no notification (otherwise each would write the
+    /// notifier and make the next sleep return at once).
+    pub(crate) fn react_then(&self, mode: React, before_waking: impl FnOnce()) -> usize {
         let mut wake = std::mem::take(&mut *self.to_wake.borrow_mut());
         let now = clock::now();
         self.fire_due(now, &mut wake);
@@ -222,6 +230,7 @@ impl Reactor {
             self.wait(timeout, &mut wake);
             self.fire_due(clock::now(), &mut wake);
         }
+        before_waking();
         self.wake_all(wake)
     }
 

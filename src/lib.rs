@@ -49,6 +49,9 @@ pub mod diag;
 mod embed;
 mod executor;
 pub mod future;
+// The GLib adapter (`solo::glib::attach`), behind the off-by-default `glib` feature.
+#[cfg(feature = "glib")]
+pub mod glib;
 pub mod net;
 pub mod pool;
 mod reactor;

@@ -291,3 +291,33 @@ fn one_hour_timeout_under_paused_clock_finishes_instantly_in_real_order() {
 fn advance_without_pause_panics_with_a_clear_message() {
     drop(advance(Duration::from_secs(1)));
 }
+
+#[test]
+fn timer_wakes_in_block_on_sleep_once_each_without_self_notification() {
+    let _w = watchdog("timer_wakes_sleep_once_each", 60);
+    // Fresh thread: nothing else touches its counters.
+    thread::spawn(|| {
+        let ex = LocalExecutor::new();
+        let before = stats();
+        ex.block_on(async {
+            // The block_on future's own waker, then a spawned task's.
+            for _ in 0..10 {
+                sleep(Duration::from_millis(2)).await;
+            }
+            solo::spawn_local(async {
+                for _ in 0..10 {
+                    sleep(Duration::from_millis(2)).await;
+                }
+            })
+            .await;
+        });
+        let after = stats();
+        let sleeps = after.reactor_sleeps - before.reactor_sleeps;
+        // One sleep per timer. A wake delivered by the reactor itself while the owner was
+        // still marked asleep used to write the notifier, so the next sleep returned at once
+        // (two sleeps and ~6 extra syscalls per timer).
+        assert!(sleeps <= 25, "{sleeps} reactor sleeps for 20 timers");
+    })
+    .join()
+    .unwrap();
+}

@@ -186,15 +186,21 @@ impl Local {
         // Look at remote wakes once per batch, so a busy local queue cannot starve them.
         self.drain_inbox();
         let slot = PollSlot::enabled().then_some(&*self.reactor.poll_slot);
-        if let Some(slot) = slot {
-            slot.set_busy(true);
-        }
         let mut polled = 0;
         while polled < budget {
             let next = self.queue.borrow_mut().pop_front();
             match next {
                 Some(runnable) => {
                     let meta = runnable.metadata();
+                    if let Some(slot) = slot {
+                        // Busy from the first poll on, not on entry: a batch that finds
+                        // nothing to run (a host calling `run_ready` every frame, a spurious
+                        // wake-up) must not unpark the slow-poll monitor, which would then
+                        // sample every few milliseconds for a second.
+                        if polled == 0 {
+                            slot.set_busy(true);
+                        }
+                    }
                     let _timing = Polling::start(slot, meta.id & !NAMED, meta.location);
                     // Panics inside the task are caught by async-task (`propagate_panic`)
                     // and re-raised where its `Task` is awaited.
@@ -208,7 +214,7 @@ impl Local {
                 }
             }
         }
-        if let Some(slot) = slot {
+        if let (Some(slot), true) = (slot, polled > 0) {
             slot.set_busy(false);
         }
         Counters::add(&self.reactor.counters.polls, polled as u64);

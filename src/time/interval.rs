@@ -87,10 +87,10 @@ impl Interval {
     /// use std::time::Duration;
     ///
     /// solo::block_on(async {
-    ///     let mut every = solo::time::interval(Duration::from_millis(1));
+    ///     let mut every = solo::time::interval(Duration::from_millis(20));
     ///     let first = every.tick().await;
     ///     let second = every.tick().await;
-    ///     assert_eq!(second - first, Duration::from_millis(1));
+    ///     assert_eq!(second - first, Duration::from_millis(20));
     /// });
     /// ```
     pub async fn tick(&mut self) -> Instant {

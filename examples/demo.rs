@@ -6,12 +6,11 @@
 //! ```
 
 use std::cell::RefCell;
-use std::net::{TcpListener, TcpStream};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use solo::Async;
+use solo::net::{TcpListener, TcpStream};
 use solo::time::{interval, sleep, timeout};
 
 fn main() -> std::io::Result<()> {
@@ -50,14 +49,13 @@ fn main() -> std::io::Result<()> {
         };
 
         // 3. A loopback TCP echo: server task and client task on the same thread.
-        let listener = Async::new(TcpListener::bind("127.0.0.1:0")?)?;
-        let addr = listener.get_ref().local_addr()?;
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
         let server = {
             let say = say.clone();
             solo::spawn_local(async move {
-                let (stream, peer) = listener.read_with(|l| l.accept()).await?;
+                let (mut stream, peer) = listener.accept().await?;
                 say(format!("server accepted {peer}"));
-                let mut stream = Async::new(stream)?;
                 let mut buf = [0; 64];
                 let n = stream.read(&mut buf).await?;
                 stream.write_all(&buf[..n]).await?;
@@ -67,8 +65,7 @@ fn main() -> std::io::Result<()> {
         let client = {
             let say = say.clone();
             solo::spawn_local(async move {
-                let stream = Async::new(TcpStream::connect(addr)?)?;
-                let mut stream = stream;
+                let mut stream = TcpStream::connect(addr).await?;
                 let sent = Instant::now();
                 stream.write_all(b"hello from solo").await?;
                 let mut buf = [0; 64];
@@ -106,5 +103,7 @@ fn main() -> std::io::Result<()> {
         log.borrow().len(),
         start.elapsed().as_secs_f64() * 1e3
     );
+    // What the runtime did on this thread (solo::diag::stats).
+    println!("{:#?}", solo::diag::stats());
     Ok(())
 }

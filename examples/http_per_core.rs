@@ -29,9 +29,7 @@ use std::time::Duration;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use solo::pool::{Builder, JoinError, Pool};
 
-// Until `solo::net` lands on this branch, a stand-in with the same API (see the bottom of the
-// file). After merging: `use solo::net::{TcpListener, TcpStream};` and delete `mod net`.
-use net::{TcpListener, TcpStream};
+use solo::net::{TcpListener, TcpStream};
 
 /// How the server is started.
 #[derive(Debug, Clone)]
@@ -203,81 +201,4 @@ fn main() -> io::Result<()> {
         None => server.join(),
     };
     outcome.map_err(io::Error::other)
-}
-
-/// A stand-in for `solo::net` with the same API, built on `solo::Async` and `socket2`.
-/// Isolated here so that switching to `solo::net` is a one-line change.
-mod net {
-    use std::io;
-    use std::net::SocketAddr;
-    use std::pin::Pin;
-    use std::task::{Context, Poll};
-
-    use futures_lite::{AsyncRead, AsyncWrite};
-    use socket2::{Domain, Protocol, Socket, Type};
-    use solo::Async;
-
-    /// A listener on this thread's reactor.
-    pub struct TcpListener(Async<std::net::TcpListener>);
-
-    impl TcpListener {
-        /// Binds with `SO_REUSEADDR` and `SO_REUSEPORT`, so every worker can bind the port.
-        pub fn bind_reuseport(addr: SocketAddr) -> io::Result<TcpListener> {
-            let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-            socket.set_reuse_address(true)?;
-            socket.set_reuse_port(true)?;
-            socket.set_nonblocking(true)?;
-            socket.bind(&addr.into())?;
-            socket.listen(1024)?;
-            Ok(TcpListener(Async::new(std::net::TcpListener::from(
-                socket,
-            ))?))
-        }
-
-        pub fn local_addr(&self) -> io::Result<SocketAddr> {
-            self.0.get_ref().local_addr()
-        }
-
-        pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-            let (stream, peer) = self.0.read_with(|l| l.accept()).await?;
-            Ok((TcpStream(Async::new(stream)?), peer))
-        }
-    }
-
-    /// A connected stream on this thread's reactor.
-    pub struct TcpStream(Async<std::net::TcpStream>);
-
-    impl TcpStream {
-        pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
-            self.0.get_ref().set_nodelay(on)
-        }
-    }
-
-    impl AsyncRead for &TcpStream {
-        fn poll_read(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &mut [u8],
-        ) -> Poll<io::Result<usize>> {
-            Pin::new(&mut &self.0).poll_read(cx, buf)
-        }
-    }
-
-    impl AsyncWrite for &TcpStream {
-        fn poll_write(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            Pin::new(&mut &self.0).poll_write(cx, buf)
-        }
-
-        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Pin::new(&mut &self.0).poll_flush(cx)
-        }
-
-        fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Pin::new(&mut &self.0).poll_close(cx)
-        }
-    }
 }

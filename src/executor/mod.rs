@@ -28,6 +28,7 @@ mod shared;
 mod task;
 mod yield_now;
 
+use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -81,6 +82,9 @@ use crate::reactor::{React, Reactor};
 /// ```
 pub struct LocalExecutor<'a> {
     local: Rc<Local>,
+    /// Watches the thread's epoll fd for a host that has only a wake callback (see
+    /// `embed/watcher.rs`); started by `set_wake_callback`, stopped when the executor drops.
+    pub(crate) watcher: RefCell<Option<crate::embed::FdWatcher>>,
     /// Invariant in `'a` (a task of `'a` must not be accepted by an executor of a longer
     /// lifetime) and `!Send + !Sync` through `Rc`.
     _marker: PhantomData<fn(&'a ()) -> &'a ()>,
@@ -105,6 +109,7 @@ impl<'a> LocalExecutor<'a> {
             .unwrap_or_else(|e| panic!("solo: cannot create this thread's reactor: {e}"));
         LocalExecutor {
             local: Local::new(reactor),
+            watcher: RefCell::new(None),
             _marker: PhantomData,
         }
     }
@@ -298,6 +303,8 @@ impl Default for LocalExecutor<'_> {
 impl Drop for LocalExecutor<'_> {
     /// Drops every unfinished task's future, on this thread, before returning.
     fn drop(&mut self) {
+        // Stop the host's fd watcher first, so it cannot call the host back during shutdown.
+        drop(self.watcher.get_mut().take());
         self.local.shutdown();
     }
 }

@@ -37,6 +37,9 @@ use std::time::Instant;
 use crate::executor::{Enter, LocalExecutor, Shared, is_current};
 use crate::reactor::React;
 
+mod watcher;
+pub(crate) use watcher::FdWatcher;
+
 /// What a host should do after [`LocalExecutor::run_ready`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RunStatus {
@@ -158,7 +161,7 @@ impl LocalExecutor<'_> {
             local.reactor.react(React::Drain);
             local.run_batch(budget);
         }
-        if local.has_ready() || !self.park() {
+        if local.has_ready() || !self.park() || self.watched_io_ready() {
             return RunStatus::MoreWork;
         }
         match local.reactor.next_deadline() {
@@ -190,7 +193,17 @@ impl LocalExecutor<'_> {
     /// The callback may run on any thread, at most once per idle period: on the thread that
     /// woke a task, including this one when code outside `run_ready` wakes a task. It must
     /// only schedule a later `run_ready`, never call it. It is never called from inside
-    /// `run_ready`.
+    /// `run_ready` on this thread.
+    ///
+    /// I/O readiness wakes no task by itself (the event waits in the thread's epoll set for
+    /// the next `run_ready`), so the first call also starts a small watcher thread,
+    /// `solo-fd-watcher`, that waits on the executor's fd while the host does not and calls the
+    /// callback when a socket becomes ready. It takes no events (the executor still sees
+    /// them all), wakes once per new event, calls back only while the executor is idle, and
+    /// is stopped and joined when the executor is dropped. Hosts that watch
+    /// [`as_fd`](Self::as_fd) themselves do not need a callback at all. Where `polling` has
+    /// no edge-triggered mode the watcher is not started and such a host must also watch the
+    /// fd (or call `run_ready` periodically).
     ///
     /// # Examples
     ///
@@ -205,8 +218,25 @@ impl LocalExecutor<'_> {
     /// assert_eq!(calls.load(Ordering::SeqCst), 1);
     /// ```
     pub fn set_wake_callback(&self, f: impl Fn() + Send + Sync + 'static) {
-        self.local().shared.set_callback(Some(Arc::new(f)));
+        let local = self.local();
+        local.shared.set_callback(Some(Arc::new(f)));
+        let mut watcher = self.watcher.borrow_mut();
+        if watcher.is_none() {
+            // Unsupported (no edge mode) or out of threads/fds: the host still gets task
+            // wakes through the callback; documented above.
+            *watcher = FdWatcher::start(local.reactor.poller().as_fd(), local.shared.clone()).ok();
+        }
+        drop(watcher);
         self.enter_idle();
+    }
+
+    /// For a host with only a wake callback: whether I/O became ready while the executor was
+    /// still awake (the watcher's signal was ignored then). See `embed/watcher.rs`.
+    fn watched_io_ready(&self) -> bool {
+        self.watcher
+            .borrow()
+            .as_ref()
+            .is_some_and(FdWatcher::io_ready)
     }
 
     /// Marks the executor idle for a host, unless it is running right now (it looks for

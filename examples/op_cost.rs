@@ -10,6 +10,8 @@
 //! callgrind_annotate --inclusive=yes cg.spawn.20000 | head -40
 //! ```
 //!
+//! `SOLO_SLOW_POLL=off` turns slow-poll detection off, to measure what it costs.
+//!
 //! Workloads (each runs `n` operations on one `LocalExecutor`):
 //! `spawn` (spawn + await one task), `spawn_many` (spawn `n`, then await them),
 //! `yield` (100 tasks yield `n / 100` times each), `chain` (each task spawns the next),
@@ -72,6 +74,10 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let what = args.next().unwrap_or_else(|| "spawn".into());
     let n: u64 = args.next().map_or(10_000, |s| s.parse().expect("a count"));
+    // SOLO_SLOW_POLL=off measures the cost of slow-poll detection (on by default).
+    if std::env::var_os("SOLO_SLOW_POLL").is_some_and(|v| v == "off") {
+        solo::diag::set_slow_poll_threshold(None);
+    }
     let ex = solo::LocalExecutor::new();
     match what.as_str() {
         "spawn" => ex.block_on(async {

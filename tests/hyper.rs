@@ -15,6 +15,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::process::Command;
 use std::rc::Rc;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -30,12 +31,19 @@ use tools::{installed, parse_wrk};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-fn start(threads: usize) -> server::Server {
-    server::start(server::Config {
+/// One example server at a time in this process: its listeners use `SO_REUSEPORT`, and
+/// `bind` to port 0 may hand two such groups of the same user the same port, so one test's
+/// connections could land on (and be reset by the shutdown of) another test's server.
+static ONE_SERVER: Mutex<()> = Mutex::new(());
+
+fn start(threads: usize) -> (MutexGuard<'static, ()>, server::Server) {
+    let guard = ONE_SERVER.lock().unwrap_or_else(PoisonError::into_inner);
+    let server = server::start(server::Config {
         addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         threads,
     })
-    .expect("start the example server")
+    .expect("start the example server");
+    (guard, server)
 }
 
 fn request(method: Method, path: &str, body: Vec<u8>) -> Request<Full<Bytes>> {
@@ -91,7 +99,7 @@ async fn exchange(addr: SocketAddr, h2: bool, requests: Vec<Request<Full<Bytes>>
 #[test]
 fn hyper_client_on_solo_gets_answers_and_shared_hit_counts_over_http1_and_http2() {
     let _w = watchdog("hyper_client", LIMIT);
-    let server = start(1); // one worker: one state, so the hit counts are exact
+    let (_one, server) = start(1); // one worker: one state, so the hit counts are exact
     let addr = server.addr();
     let (one, two) = solo::block_on(async {
         let one = exchange(
@@ -204,7 +212,7 @@ fn header_read_timeout_on_hyper_timer_closes_a_silent_connection() {
 }
 
 #[test]
-fn hyper_timer_reset_moves_the_sleep_in_place_and_now_follows_the_paused_clock() {
+fn hyper_timer_reset_moves_the_sleep_in_place_earlier_or_later_and_now_follows_the_paused_clock() {
     let _w = watchdog("hyper_timer_reset", LIMIT);
     solo::block_on(async {
         let timer = HyperTimer;
@@ -222,6 +230,15 @@ fn hyper_timer_reset_moves_the_sleep_in_place_and_now_follows_the_paused_clock()
         );
         sleep.await;
         assert!(start.elapsed() >= Duration::from_millis(5));
+
+        // Pushed later after registering (as hyper does on every request): the earlier
+        // registration fires first, and the sleep still ends only at the later deadline.
+        let mut sleep = timer.sleep(Duration::from_millis(5));
+        assert!(sleep.as_mut().poll(&mut cx).is_pending());
+        let start = Instant::now();
+        timer.reset(&mut sleep, start + Duration::from_millis(60));
+        sleep.await;
+        assert!(start.elapsed() >= Duration::from_millis(60));
 
         // With solo's clock paused, hyper's `now` is solo's `now`, and an hour passes at once.
         solo::time::pause();
@@ -274,7 +291,7 @@ fn curl_fetches_over_http1_and_http2_prior_knowledge() {
     if !installed("curl") {
         return;
     }
-    let server = start(1);
+    let (_one, server) = start(1);
     let url = format!("http://{}/", server.addr());
     for (flag, version) in [("--http1.1", "1.1"), ("--http2-prior-knowledge", "2")] {
         let out = Command::new("curl")
@@ -326,7 +343,7 @@ fn wrk_for_three_seconds_on_fifty_connections_sees_no_error() {
     if !installed("wrk") {
         return;
     }
-    let server = start(1);
+    let (_one, server) = start(1);
     let out = Command::new("wrk")
         .args(["-t1", "-c50", "-d3s"])
         .arg(format!("http://{}/", server.addr()))

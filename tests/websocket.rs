@@ -15,24 +15,27 @@ use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use futures_lite::StreamExt;
 use solo::net::{TcpListener, TcpStream};
-use threads::watchdog;
+use threads::{under_valgrind, watchdog};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
 #[test]
-fn example_client_and_server_echo_five_hundred_messages_and_close() {
+fn example_client_and_server_echo_hundreds_of_messages_each_and_close() {
     let _w = watchdog("ws_example", LIMIT);
     solo::block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let server = solo::spawn_local(ws::serve(listener));
+        let count = if under_valgrind() { 50 } else { 500 };
         // Two clients at once on the one thread.
-        let a = solo::spawn_local(
-            async move { ws::client(addr, 500).await.map_err(|e| e.to_string()) },
-        );
-        let b = solo::spawn_local(
-            async move { ws::client(addr, 500).await.map_err(|e| e.to_string()) },
-        );
+        let a =
+            solo::spawn_local(
+                async move { ws::client(addr, count).await.map_err(|e| e.to_string()) },
+            );
+        let b =
+            solo::spawn_local(
+                async move { ws::client(addr, count).await.map_err(|e| e.to_string()) },
+            );
         a.await.unwrap();
         b.await.unwrap();
         drop(server);
@@ -61,8 +64,13 @@ fn pings_large_messages_and_a_close_code_round_trip() {
             Some(Ok(Message::Pong(data))) => assert_eq!(&data[..], b"are you there"),
             other => panic!("expected a pong, got {other:?}"),
         }
-        // 3 MiB: many reads and writes on both sides.
-        let big: Vec<u8> = (0..3 * 1024 * 1024).map(|i| (i % 253) as u8).collect();
+        // 3 MiB (256 KiB under valgrind): many reads and writes on both sides.
+        let size = if under_valgrind() {
+            256 * 1024
+        } else {
+            3 * 1024 * 1024
+        };
+        let big: Vec<u8> = (0..size).map(|i| (i % 253) as u8).collect();
         client.send(Message::binary(big.clone())).await.unwrap();
         match client.next().await {
             Some(Ok(Message::Binary(data))) => assert!(data[..] == big[..], "the echo differs"),

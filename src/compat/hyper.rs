@@ -6,25 +6,7 @@
 //! - [`HyperTimer`] / [`HyperSleep`]: `hyper::rt::Timer` on this thread's timer heap.
 //! - [`HyperIo`]: `hyper::rt::Read`/`Write` for [`TcpStream`] and [`UnixStream`].
 //!
-//! # Why `HyperSleep` is `Send + Sync`
-//!
-//! hyper requires `Sleep: Send + Sync` (and `Timer: Send + Sync`), while solo's
-//! [`Sleep`](crate::time::Sleep) is `!Send`: it holds an `Rc` of the thread's reactor.
-//! [`HyperSleep`] is a separate future made only of `Send + Sync` data (a deadline, the id of
-//! the thread it registered on and a plain key into that thread's timer heap) and finds the
-//! reactor through the thread-local on every poll. No `unsafe impl Send` is involved, so
-//! nothing thread-bound can be reached from the wrong thread:
-//!
-//! - polled on the thread it registered on: the ordinary timer path;
-//! - polled on another thread (hyper never does this on solo, but a `Send` future may move):
-//!   it registers again on that thread's reactor (which must run a solo executor, or the poll
-//!   panics with a clear message); the old registration fires at its deadline, waking the
-//!   task once more at most;
-//! - dropped on another thread: the registration stays in its thread's heap until its
-//!   deadline, then goes away like any fired timer.
-//!
-//! Timer heap keys carry a sequence number that is never reused on a thread, and thread ids
-//! are never reused in a process, so a stale key can never match someone else's timer.
+//! See [`HyperSleep`] for how a sleep on a thread-local timer heap is `Send + Sync`.
 
 use std::future::Future;
 use std::io::{self, IoSlice};
@@ -112,7 +94,8 @@ where
 /// Give it to hyper's builders (`.timer(HyperTimer)`) to enable header-read timeouts, HTTP/2
 /// keep-alive pings and the like. [`now`](Timer::now) follows solo's clock, so a paused test
 /// clock ([`crate::time::pause`]) drives hyper's timeouts too. [`reset`](Timer::reset) moves a
-/// `HyperSleep` in place instead of allocating a new one.
+/// `HyperSleep` in place instead of allocating a new one, and a deadline pushed later touches
+/// the timer heap only once the earlier registration fires.
 ///
 /// # Examples
 ///
@@ -158,7 +141,28 @@ impl Timer for HyperTimer {
 
 /// The `hyper::rt::Sleep` of [`HyperTimer`]: completes at a deadline, on this thread's timer
 /// heap, like [`solo::time::Sleep`](crate::time::Sleep), but `Send + Sync` as hyper requires
-/// (see the [module docs](self) for how, without `unsafe`).
+/// (see below for how, without `unsafe`).
+///
+/// # Why it is `Send + Sync`
+///
+/// hyper requires `Sleep: Send + Sync` (and `Timer: Send + Sync`), while solo's
+/// [`Sleep`](crate::time::Sleep) is `!Send`: it holds an `Rc` of the thread's reactor.
+/// `HyperSleep` is a separate future made only of `Send + Sync` data (a deadline, the id of
+/// the thread it registered on and a plain key into that thread's timer heap) and finds the
+/// reactor through the thread-local on every poll. No `unsafe impl Send` is involved, so
+/// nothing thread-bound can be reached from the wrong thread:
+///
+/// - polled on the thread it registered on: the ordinary timer path;
+/// - polled on another thread (hyper never does this on solo, but a `Send` future may move):
+///   it registers again on that thread's reactor (which must run a solo executor, or the poll
+///   panics with a clear message); the old registration fires at its deadline, waking the
+///   task once more at most;
+/// - dropped on another thread: the registration stays in its thread's heap until its
+///   deadline, then goes away like any fired timer (one far in the future stays until that
+///   thread exits: a few dozen bytes).
+///
+/// Timer heap keys carry a sequence number that is never reused on a thread, and thread ids
+/// are never reused in a process, so a stale key can never match someone else's timer.
 ///
 /// # Panics
 ///
@@ -184,8 +188,16 @@ impl Timer for HyperTimer {
 #[must_use = "futures do nothing unless awaited"]
 pub struct HyperSleep {
     deadline: Instant,
-    /// The thread whose heap holds the timer, and its key there; set while registered.
-    timer: Option<(ThreadId, TimerKey)>,
+    /// Set while registered: the thread whose heap holds the timer, its key there, and the
+    /// deadline it was registered for (never later than `deadline`).
+    timer: Option<Registration>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Registration {
+    thread: ThreadId,
+    key: TimerKey,
+    at: Instant,
 }
 
 impl HyperSleep {
@@ -242,12 +254,18 @@ impl HyperSleep {
     pub fn reset(self: Pin<&mut Self>, deadline: Instant) {
         let this = self.get_mut();
         this.deadline = deadline;
-        let Some((thread, key)) = this.timer else {
+        let Some(reg) = this.timer else {
             return;
         };
-        if thread != thread::current().id() {
+        if reg.thread != thread::current().id() {
             // Registered elsewhere: the next poll registers here.
             this.timer = None;
+            return;
+        }
+        if deadline >= reg.at {
+            // Later (hyper pushes its header-read timeout back on every request): keep the
+            // earlier registration. When it fires, the next poll sees the new deadline and
+            // registers again, so the heap is touched once per timeout period, not per reset.
             return;
         }
         let Ok(reactor) = Reactor::current() else {
@@ -257,15 +275,19 @@ impl HyperSleep {
         if deadline <= clock::now() {
             // Already due: unregister and wake the waiting task, as firing would have.
             this.timer = None;
-            let removed = reactor.timers.borrow_mut().remove(key);
+            let removed = reactor.timers.borrow_mut().remove(reg.key);
             if let Some(Some(waker)) = removed {
                 waker.wake();
             }
             return;
         }
-        // Keeps the waker: a task awaiting this sleep stays subscribed.
-        let new_key = reactor.timers.borrow_mut().reset(key, deadline);
-        this.timer = new_key.map(|key| (thread, key));
+        // Earlier: move the registration, keeping its waker (a waiting task stays subscribed).
+        let new_key = reactor.timers.borrow_mut().reset(reg.key, deadline);
+        this.timer = new_key.map(|key| Registration {
+            key,
+            at: deadline,
+            ..reg
+        });
     }
 }
 
@@ -275,22 +297,21 @@ impl Future for HyperSleep {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         let here = thread::current().id();
-        if let Some((thread, key)) = this.timer {
-            if thread == here {
+        if let Some(reg) = this.timer {
+            if reg.thread == here {
                 let reactor = Reactor::current().unwrap_or_else(|e| panic!("solo: {e}"));
                 let mut timers = reactor.timers.borrow_mut();
-                if !timers.is_live(key) {
-                    // Fired: the heap only fires timers whose deadline has passed.
+                if timers.is_live(reg.key) {
+                    timers.set_waker(reg.key, cx.waker());
                     drop(timers);
-                    this.timer = None;
-                    return Poll::Ready(());
+                    assert_in_runtime("solo::compat::HyperSleep");
+                    return Poll::Pending;
                 }
-                timers.set_waker(key, cx.waker());
-                drop(timers);
-                assert_in_runtime("solo::compat::HyperSleep");
-                return Poll::Pending;
+                // Fired (the heap only fires timers whose deadline has passed); the deadline
+                // may have moved later since, which the code below checks.
             }
-            // Moved to another thread: the old registration is abandoned (see the module docs).
+            // Fired, or moved to another thread: then the old registration is abandoned (see
+            // above).
             this.timer = None;
         }
         if this.deadline <= clock::now() {
@@ -302,7 +323,11 @@ impl Future for HyperSleep {
             .timers
             .borrow_mut()
             .insert(this.deadline, Some(cx.waker().clone()));
-        this.timer = Some((here, key));
+        this.timer = Some(Registration {
+            thread: here,
+            key,
+            at: this.deadline,
+        });
         Poll::Pending
     }
 }
@@ -311,7 +336,7 @@ impl HyperSleepTrait for HyperSleep {}
 
 impl Drop for HyperSleep {
     fn drop(&mut self) {
-        let Some((thread, key)) = self.timer.take() else {
+        let Some(Registration { thread, key, .. }) = self.timer.take() else {
             return;
         };
         if thread != thread::current().id() {

@@ -16,7 +16,8 @@
 //! ```
 //!
 //! Options: `--port N` (default 8080; 0 picks a free port), `--threads N` (default 1),
-//! `--duration-secs S` (stop after S seconds; default: run until killed). The first line on
+//! `--duration-secs S` (stop after S seconds; default: run until killed), `--slow-poll-ms MS`
+//! (solo's slow-poll detection threshold, default 10; 0 turns it off). The first line on
 //! stdout is `listening on ADDR`. `examples/hyper_client.rs` is a client for it;
 //! `benches/hyper_compare.sh` compares it with the same handler on hyper + tokio.
 
@@ -180,10 +181,14 @@ fn main() -> io::Result<()> {
             ),
             "--threads" => config.threads = value("--threads")?.max(1) as usize,
             "--duration-secs" => duration = Some(Duration::from_secs(value("--duration-secs")?)),
+            // solo's slow-poll detection (on by default, 10 ms): 0 turns it off.
+            "--slow-poll-ms" => solo::diag::set_slow_poll_threshold(
+                Some(Duration::from_millis(value("--slow-poll-ms")?)).filter(|d| !d.is_zero()),
+            ),
             other => {
                 return Err(io::Error::other(format!(
                     "unknown argument {other}; usage: hyper_server [--port N] [--threads N] \
-                     [--duration-secs S]"
+                     [--duration-secs S] [--slow-poll-ms MS]"
                 )));
             }
         }

@@ -32,6 +32,8 @@
 //! - [`Async`] registers any file descriptor with the thread's reactor; [`net`] builds TCP,
 //!   UDP and Unix sockets on it.
 //! - [`time`] has sleeps, timeouts and intervals.
+//! - `compat` (features `hyper`, `tokio-io`) runs hyper 1.x and crates written on tokio's I/O
+//!   traits on solo, without a tokio runtime.
 //!
 //! # Wakers and threads
 //!
@@ -45,6 +47,9 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
+// Adapters for hyper (feature `hyper`) and tokio's I/O traits (feature `tokio-io`).
+#[cfg(any(feature = "hyper", feature = "tokio-io"))]
+pub mod compat;
 pub mod diag;
 mod embed;
 mod executor;

@@ -7,6 +7,8 @@
 mod server;
 #[path = "support/threads.rs"]
 mod threads;
+#[path = "support/tools.rs"]
+mod tools;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -14,6 +16,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use threads::{under_valgrind, watchdog};
+use tools::{WrkReport, installed, parse_wrk};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -161,19 +164,6 @@ fn many_keep_alive_clients_at_once() {
     server.shutdown().unwrap();
 }
 
-fn installed(tool: &str) -> bool {
-    let found = Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        println!("SKIPPED: `{tool}` is not installed (apt-get install {tool})");
-    }
-    found
-}
-
 #[test]
 fn curl_gets_the_page_twice_on_one_connection_and_a_404() {
     let _w = watchdog("curl", LIMIT);
@@ -209,42 +199,6 @@ fn curl_gets_the_page_twice_on_one_connection_and_a_404() {
         .unwrap();
     assert_eq!(missing.stdout, b"404");
     server.shutdown().unwrap();
-}
-
-/// The numbers from wrk's report that say whether every request succeeded.
-#[derive(Debug, PartialEq)]
-struct WrkReport {
-    requests: u64,
-    socket_errors: u64,
-    non_2xx: u64,
-}
-
-fn parse_wrk(report: &str) -> WrkReport {
-    let requests = report
-        .lines()
-        .find(|l| l.contains(" requests in "))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no request count in wrk's report:\n{report}"));
-    // "Socket errors: connect 0, read 0, write 0, timeout 0" (only printed when non-zero).
-    let socket_errors = report
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Socket errors:"))
-        .map_or(0, |l| {
-            l.split(',')
-                .filter_map(|part| part.split_whitespace().last()?.parse::<u64>().ok())
-                .sum()
-        });
-    // "Non-2xx or 3xx responses: N" (only printed when non-zero).
-    let non_2xx = report
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Non-2xx or 3xx responses:"))
-        .map_or(0, |n| n.trim().parse().unwrap());
-    WrkReport {
-        requests,
-        socket_errors,
-        non_2xx,
-    }
 }
 
 #[test]

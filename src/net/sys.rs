@@ -122,6 +122,22 @@ pub(super) fn poll_recv<T: AsFd>(
     })
 }
 
+/// [`poll_recv`] into possibly uninitialized memory (the read buffers of hyper and tokio), so
+/// that nobody zeroes a buffer the kernel is about to overwrite. On `Ready(Ok(n))` the first
+/// `n` bytes of `buf` are initialized; the rest is untouched.
+#[cfg(any(feature = "hyper", feature = "tokio-io"))]
+pub(super) fn poll_recv_uninit<T: AsFd>(
+    io: &Async<T>,
+    cx: &Context<'_>,
+    buf: &mut [std::mem::MaybeUninit<u8>],
+) -> Poll<io::Result<usize>> {
+    let len = buf.len();
+    io.poll_read_stream(cx, len, |s| {
+        let ((filled, _rest), _) = rustix::net::recv(s, &mut *buf, RecvFlags::empty())?;
+        Ok(filled.len())
+    })
+}
+
 /// `send` with `MSG_NOSIGNAL`: a write to a reset connection is `BrokenPipe`, never SIGPIPE.
 pub(super) fn poll_send<T: AsFd>(
     io: &Async<T>,
@@ -248,6 +264,36 @@ macro_rules! impl_stream_io {
                 _cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
                 std::task::Poll::Ready(self.shutdown(std::net::Shutdown::Write))
+            }
+        }
+
+        /// The non-blocking calls behind the trait impls, for the adapters in `solo::compat`.
+        #[cfg(any(feature = "hyper", feature = "tokio-io"))]
+        impl $ty {
+            /// Reads into possibly uninitialized memory; on `Ready(Ok(n))` the first `n` bytes
+            /// of `buf` are initialized.
+            pub(crate) fn poll_recv_uninit(
+                &self,
+                cx: &std::task::Context<'_>,
+                buf: &mut [std::mem::MaybeUninit<u8>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                super::sys::poll_recv_uninit(&self.$field, cx, buf)
+            }
+
+            pub(crate) fn poll_send(
+                &self,
+                cx: &std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                super::sys::poll_send(&self.$field, cx, buf)
+            }
+
+            pub(crate) fn poll_send_vectored(
+                &self,
+                cx: &std::task::Context<'_>,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                super::sys::poll_send_vectored(&self.$field, cx, bufs)
             }
         }
     };

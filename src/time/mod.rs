@@ -25,6 +25,8 @@ mod timeout;
 
 pub use clock::{advance, is_paused, now, pause, resume};
 pub(crate) use heap::TimerHeap;
+#[cfg(feature = "hyper")]
+pub(crate) use heap::TimerKey;
 pub use interval::{Interval, interval, interval_at};
 pub use sleep::{Sleep, sleep, sleep_until};
 pub use timeout::{Elapsed, Timeout, timeout, timeout_at};

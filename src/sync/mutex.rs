@@ -24,9 +24,10 @@ use super::waiters::{Key, Waiters, WakeList};
 
 /// An async mutual-exclusion lock for tasks of one thread, handed out in FIFO order.
 ///
-/// `Mutex<T>` is `!Sync`: only tasks on the thread that owns it can lock it. It is `Send`
-/// when `T` is, so it may be built on one thread and moved to the runtime's thread. There is
-/// no poisoning: a guard dropped during a panic unlocks normally.
+/// `Mutex<T>` is `!Send` and `!Sync`: it belongs to the thread that created it, and only
+/// that thread's tasks can lock it (with [`solo::pool`](crate::pool), build one per worker,
+/// inside the closure that runs there). There is no poisoning: a guard dropped during a
+/// panic unlocks normally.
 ///
 /// # Examples
 ///

@@ -443,6 +443,21 @@ mod tests {
     }
 
     #[test]
+    fn cancelled_closed_then_receiver_drop_wakes_the_next_closed_future() {
+        let (mut tx, rx) = channel::<u8>();
+        {
+            let mut closed = spawn(tx.closed());
+            assert_pending!(closed.poll());
+        }
+        // The cancelled future's waker is stale; a new one registers its own.
+        let mut closed = spawn(tx.closed());
+        assert_pending!(closed.poll());
+        drop(rx);
+        assert!(closed.is_woken());
+        assert_ready!(closed.poll());
+    }
+
+    #[test]
     fn unreceived_value_dropped_exactly_once_when_receiver_drops() {
         let drops = Rc::new(Cell::new(0));
         let (tx, rx) = channel();

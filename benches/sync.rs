@@ -316,12 +316,16 @@ async fn mpsc_ping_pong<R: Rt, P: Prims>(n: u64) -> (Duration, u64) {
     (start.elapsed(), allocations() - allocs)
 }
 
+/// Where ping leaves pong's ends of the next round: (receiver of round `i + 1`, reply sender
+/// of round `i`).
+type NextRound<P> = Rc<RefCell<Option<(<P as Prims>::ORx, <P as Prims>::OTx)>>>;
+
 /// `n` round trips, each over two fresh oneshot channels (ping -> pong, pong -> ping).
 ///
 /// Before sending round `i`, ping leaves the receiver of round `i + 1` and the reply sender
 /// of round `i` in a shared slot, which pong takes once round `i`'s value arrived.
 async fn oneshot_ping_pong<R: Rt, P: Prims>(n: u64) -> (Duration, u64) {
-    let next: Rc<RefCell<Option<(P::ORx, P::OTx)>>> = Rc::default();
+    let next: NextRound<P> = Rc::default();
     let next2 = next.clone();
     let (first_tx, first_rx) = P::oneshot();
     let allocs = allocations();

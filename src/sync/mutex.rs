@@ -175,15 +175,19 @@ impl<T: ?Sized> Mutex<T> {
     }
 
     /// Releases the lock: hands it to the first waiter, or clears `locked`.
+    #[inline]
     fn unlock(&self) {
-        let mut wakers = WakeList::new();
-        {
-            let mut state = self.state.borrow_mut();
-            match state.waiters.pop_front(&mut wakers) {
-                Some(handed) => *handed = true,
-                None => state.locked = false,
-            }
+        let mut state = self.state.borrow_mut();
+        // Nobody queued (every uncontended unlock): just clear the flag.
+        if state.waiters.is_empty() {
+            state.locked = false;
+            return;
         }
+        let mut wakers = WakeList::new();
+        if let Some(handed) = state.waiters.pop_front(&mut wakers) {
+            *handed = true;
+        }
+        drop(state);
         wakers.wake_all();
     }
 }
@@ -223,6 +227,7 @@ pub struct Lock<'a, T: ?Sized> {
 impl<'a, T: ?Sized> Future for Lock<'a, T> {
     type Output = MutexGuard<'a, T>;
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mutex = self.mutex;
         let mut state = mutex.state.borrow_mut();

@@ -90,6 +90,7 @@ impl<T> Sender<T> {
     /// drop(rx);
     /// assert_eq!(tx.send(1), Err(1));
     /// ```
+    #[inline]
     pub fn send(self, value: T) -> Result<(), T> {
         let waker = {
             let mut state = self.shared.borrow_mut();
@@ -281,6 +282,7 @@ impl<T> Receiver<T> {
 impl<T> Future for Receiver<T> {
     type Output = Result<T, RecvError>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut state = self.shared.borrow_mut();
         if let Some(value) = state.value.take() {

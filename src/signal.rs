@@ -198,6 +198,13 @@ impl Drop for Signal {
 /// The listener is installed when the future is first polled and removed when it completes or
 /// is dropped; while none is installed, Ctrl-C terminates the process as usual.
 ///
+/// # Cancel safety
+///
+/// Cancelling loses the listener and any delivery it had not yet returned: a `SIGINT` that
+/// arrives after the future is dropped, while no other [`Signal`] for it exists, runs the
+/// default action (the process terminates). To wait repeatedly without such gaps, keep one
+/// [`Signal`] and call [`Signal::recv`], which is cancel-safe.
+///
 /// # Errors
 ///
 /// Installing the listener failed (e.g. out of file descriptors).
@@ -217,6 +224,11 @@ pub async fn ctrl_c() -> io::Result<()> {
 }
 
 /// Waits for `SIGTERM`. See [`ctrl_c`].
+///
+/// # Cancel safety
+///
+/// As for [`ctrl_c`]: cancelling removes the listener, and a `SIGTERM` that arrives while no
+/// listener exists terminates the process.
 ///
 /// # Errors
 ///

@@ -462,6 +462,236 @@ fn notify_random_interleaving_wakes_a_consumer_for_every_token() {
     }
 }
 
+#[test]
+fn oneshot_random_interleaving_each_value_received_or_handed_back_exactly_once() {
+    for seed in seeds() {
+        let _wd = watchdog(format!("oneshot seed {seed}"));
+        let log = DropLog::default();
+        let world = Rc::new(OneshotWorld::default());
+        let (log2, world2) = (log.clone(), world.clone());
+        solo::block_on(async move {
+            run_all(move |t| {
+                let (log, world) = (log2.clone(), world2.clone());
+                let mut rng = Rng::new(seed ^ (t << 32) ^ 0x0e5a);
+                async move {
+                    if t < ONESHOT_CONSUMERS {
+                        oneshot_consumer(&world, &mut rng, seed).await;
+                    } else {
+                        oneshot_producer(&world, &log, &mut rng, seed).await;
+                    }
+                }
+            })
+            .await;
+        });
+        assert!(
+            world.pool.borrow().is_empty(),
+            "seed {seed}: a sender was never served"
+        );
+        let outcomes = world.outcomes.borrow();
+        assert_eq!(
+            outcomes.len(),
+            (ONESHOT_CONSUMERS * OPS_PER_TASK) as usize,
+            "seed {seed}"
+        );
+        let mut fates = std::collections::BTreeMap::new();
+        for (id, o) in outcomes.iter().enumerate() {
+            // Exactly one fate per channel, consistent from both ends.
+            let fate = match (
+                o.sent,
+                o.handed_back,
+                o.tx_dropped,
+                o.received,
+                o.rx_dropped,
+            ) {
+                // Sent and received.
+                (true, false, false, true, false) => "received",
+                // Sent, then the receiver was dropped with the value inside.
+                (true, false, false, false, true) => "dropped with the receiver",
+                // Receiver dropped first: the send handed the value back.
+                (false, true, false, false, true) => "handed back",
+                // Sender dropped unused: the receiver saw the error, or was dropped.
+                (false, false, true, false, _) => "sender dropped",
+                _ => panic!("seed {seed}: channel {id} has no consistent fate: {o:?}"),
+            };
+            *fates.entry(fate).or_insert(0u32) += 1;
+            assert_eq!(
+                o.error_seen,
+                o.tx_dropped && !o.rx_dropped,
+                "seed {seed}: {id} {o:?}"
+            );
+        }
+        // Every path was taken (5,000 channels make each one near certain).
+        assert_eq!(fates.len(), 4, "seed {seed}: {fates:?}");
+        // Every value that was created was dropped exactly once, on this thread.
+        log.assert_each_dropped_once_here(seed);
+    }
+}
+
+/// Half the tasks of the oneshot test wait for values; the other half send them.
+const ONESHOT_CONSUMERS: u64 = TASKS / 2;
+
+/// What happened to one oneshot channel, seen from both ends.
+#[derive(Debug, Default, Clone, Copy)]
+struct Outcome {
+    sent: bool,
+    handed_back: bool,
+    tx_dropped: bool,
+    received: bool,
+    error_seen: bool,
+    rx_dropped: bool,
+}
+
+#[derive(Default)]
+struct OneshotWorld {
+    /// Senders waiting for a producer, with their channel's id.
+    pool: RefCell<Vec<(usize, oneshot::Sender<Tracked>)>>,
+    outcomes: RefCell<Vec<Outcome>>,
+    consumers_done: Cell<u64>,
+}
+
+/// Creates a channel, hands the sender to the producers, then waits for the value with
+/// random cancellation; a cancelled wait either waits again (nothing may be lost) or drops
+/// the receiver (the value, if any, must be dropped with it or handed back).
+async fn oneshot_consumer(world: &OneshotWorld, rng: &mut Rng, seed: u64) {
+    for _ in 0..OPS_PER_TASK {
+        let id = {
+            let mut outcomes = world.outcomes.borrow_mut();
+            outcomes.push(Outcome::default());
+            outcomes.len() - 1
+        };
+        let (tx, mut rx) = oneshot::channel::<Tracked>();
+        world.pool.borrow_mut().push((id, tx));
+        let result = match maybe_cancel(rng, &mut rx).await {
+            Some(r) => Some(r),
+            None if rng.below(2) == 0 => {
+                world.outcomes.borrow_mut()[id].rx_dropped = true;
+                drop(rx);
+                None
+            }
+            // Un-raced: hangs if the cancelled wait swallowed the wake-up.
+            None => Some(rx.await),
+        };
+        match result {
+            Some(Ok(v)) => {
+                assert_eq!(v.id_tag, id, "seed {seed}: value for another channel");
+                world.outcomes.borrow_mut()[id].received = true;
+            }
+            Some(Err(_)) => {
+                world.outcomes.borrow_mut()[id].error_seen = true;
+            }
+            None => {}
+        }
+        yields(rng, 1).await;
+    }
+    world.consumers_done.set(world.consumers_done.get() + 1);
+}
+
+/// Serves random senders from the pool: sends a tracked value, drops the sender, or first
+/// waits (cancellably) for the receiver to go away.
+async fn oneshot_producer(world: &OneshotWorld, log: &DropLog, rng: &mut Rng, seed: u64) {
+    loop {
+        let picked = {
+            let mut pool = world.pool.borrow_mut();
+            if pool.is_empty() {
+                None
+            } else {
+                let i = rng.below(pool.len() as u64) as usize;
+                Some(pool.swap_remove(i))
+            }
+        };
+        let Some((id, mut tx)) = picked else {
+            if world.consumers_done.get() == ONESHOT_CONSUMERS {
+                return;
+            }
+            yield_now().await;
+            continue;
+        };
+        if rng.below(4) == 0 {
+            // `closed()` resolves only if the receiver goes away: race it against yields.
+            future::or(tx.closed(), yields(rng, 3)).await;
+        }
+        if rng.below(10) == 0 {
+            world.outcomes.borrow_mut()[id].tx_dropped = true;
+            drop(tx);
+        } else {
+            let mut value = log.value();
+            value.id_tag = id;
+            match tx.send(value) {
+                Ok(()) => world.outcomes.borrow_mut()[id].sent = true,
+                Err(back) => {
+                    assert_eq!(back.id_tag, id, "seed {seed}");
+                    assert!(
+                        world.outcomes.borrow()[id].rx_dropped,
+                        "seed {seed}: send to live receiver {id} failed"
+                    );
+                    world.outcomes.borrow_mut()[id].handed_back = true;
+                }
+            }
+        }
+        yields(rng, 1).await;
+    }
+}
+
+#[test]
+fn watch_random_interleaving_every_receiver_sees_monotonic_values_and_the_last() {
+    const SENDS: u64 = 2_000;
+    for seed in seeds() {
+        let _wd = watchdog(format!("watch seed {seed}"));
+        solo::block_on(async move {
+            let (tx, rx) = watch::channel(0u64);
+            let tx = Rc::new(RefCell::new(Some(tx)));
+            let rx = Rc::new(rx);
+            let observed = Rc::new(Cell::new(0u64));
+            let (observed2, rx2) = (observed.clone(), rx.clone());
+            run_all(move |t| {
+                let (tx, observed) = (tx.clone(), observed2.clone());
+                let mut rx = (*rx2).clone();
+                let mut rng = Rng::new(seed ^ (t << 32) ^ 0x3a7c);
+                async move {
+                    if t == 0 {
+                        // Publisher: increasing values, then the sender goes away.
+                        for v in 1..=SENDS {
+                            let sent = tx.borrow().as_ref().unwrap().send(v);
+                            sent.expect("receivers are alive");
+                            yields(&mut rng, 2).await;
+                        }
+                        drop(tx.borrow_mut().take());
+                        return;
+                    }
+                    let mut last = *rx.borrow_and_update();
+                    loop {
+                        match maybe_cancel(&mut rng, rx.changed()).await {
+                            // Cancelled: the change stays unseen for the next call.
+                            None => continue,
+                            Some(Ok(())) => {
+                                let v = *rx.borrow_and_update();
+                                assert!(v > last, "seed {seed}: {v} after {last}");
+                                last = v;
+                                observed.set(observed.get() + 1);
+                            }
+                            Some(Err(_)) => break,
+                        }
+                        if rng.below(20) == 0 {
+                            // A fresh handle has seen the current value.
+                            rx = rx.clone();
+                            assert!(!rx.has_changed().unwrap_or(false), "seed {seed}");
+                        }
+                        yields(&mut rng, 2).await;
+                    }
+                    // Closed only after the last value was seen (unseen changes win).
+                    assert_eq!(last, SENDS, "seed {seed}: closed before the last value");
+                }
+            })
+            .await;
+            assert_eq!(*rx.borrow(), SENDS);
+            assert!(
+                observed.get() >= TASKS - 1,
+                "seed {seed}: nobody saw a change"
+            );
+        });
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Drop everything mid-flight: every value dropped exactly once, on this thread.
 // ---------------------------------------------------------------------------------------
@@ -476,6 +706,7 @@ impl DropLog {
         log.push(Vec::new());
         Tracked {
             id: log.len() - 1,
+            id_tag: 0,
             log: self.clone(),
         }
     }
@@ -501,6 +732,8 @@ impl DropLog {
 
 struct Tracked {
     id: usize,
+    /// Free for a test to label the value with (the oneshot test stores its channel's id).
+    id_tag: usize,
     log: DropLog,
 }
 

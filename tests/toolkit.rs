@@ -48,6 +48,23 @@ fn unblock_wakes_the_sleeping_runtime_from_the_pool_thread() {
 }
 
 #[test]
+fn unblock_awaited_in_a_task_wakes_it_through_the_cross_thread_inbox() {
+    let _w = watchdog("unblock remote wake", 30);
+    let before = solo::diag::stats();
+    let value = solo::block_on(solo::spawn_local(solo::unblock(|| {
+        thread::sleep(Duration::from_millis(20));
+        7
+    })));
+    assert_eq!(value, 7);
+    let after = solo::diag::stats();
+    // The pool thread's wake of the task went through the inbox, not the local queue.
+    assert!(
+        after.wakes_remote > before.wakes_remote,
+        "no cross-thread wake: {before:?} -> {after:?}"
+    );
+}
+
+#[test]
 fn dropped_unblock_still_runs_its_job_to_completion() {
     let _w = watchdog("unblock detach", 30);
     let ran = Arc::new(AtomicBool::new(false));
@@ -97,6 +114,31 @@ fn ctrl_c_future_completes_on_sigint() {
         solo::yield_now().await;
         raise(rustix::process::Signal::INT);
         ctrl_c.await.unwrap();
+    });
+}
+
+#[test]
+fn three_ctrl_c_futures_installed_then_one_sigint_completes_all_three() {
+    let _w = watchdog("ctrl_c x3", 30);
+    // As above: a listener for the whole test keeps SIGINT away from its default action.
+    let _guard = Signal::new(SignalKind::Interrupt).unwrap();
+    solo::block_on(async {
+        let mut waiters: Vec<_> = (0..3).map(|_| Box::pin(solo::signal::ctrl_c())).collect();
+        // The first poll installs each listener. (A SIGINT raised meanwhile by a test running
+        // in parallel may already complete one; that one is simply done.)
+        let mut done = [false; 3];
+        for (waiter, done) in waiters.iter_mut().zip(&mut done) {
+            if let Some(result) = futures_lite::future::poll_once(waiter.as_mut()).await {
+                result.unwrap();
+                *done = true;
+            }
+        }
+        raise(rustix::process::Signal::INT);
+        for (waiter, done) in waiters.into_iter().zip(done) {
+            if !done {
+                waiter.await.unwrap();
+            }
+        }
     });
 }
 

@@ -21,7 +21,7 @@
 //! - Messages still buffered when the receiver is dropped are dropped right there, outside
 //!   the borrow (a message's destructor may use this channel).
 
-use std::cell::RefCell;
+use std::cell::{RefCell, RefMut};
 use std::collections::VecDeque;
 use std::error::Error;
 use std::fmt;
@@ -137,6 +137,20 @@ impl<T> State<T> {
             *reserved = true;
             self.reserved += 1;
         }
+    }
+
+    /// After the receiver took a message: hands the freed slot to the first blocked sender,
+    /// if any, and wakes it. Takes the borrow so that it can release it before waking.
+    fn freed_slot(mut state: RefMut<'_, Self>) {
+        // The common case (nobody blocked: every unbounded channel, and bounded ones that are
+        // not full) costs one comparison: no wake list, no call.
+        if state.send_waiters.is_empty() {
+            return;
+        }
+        let mut wakers = WakeList::new();
+        state.dispatch(&mut wakers);
+        drop(state);
+        wakers.wake_all();
     }
 
     /// Buffers a message; returns the receiver's waker to wake after the borrow ends.
@@ -317,6 +331,7 @@ impl<T> Unpin for Send<'_, T> {}
 impl<T> Future for Send<'_, T> {
     type Output = Result<(), SendError<T>>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let mut state = this.tx.shared.borrow_mut();
@@ -429,13 +444,11 @@ impl<T> Receiver<T> {
     ///     assert_eq!(poll_fn(|cx| rx.poll_recv(cx)).await, Some('x'));
     /// });
     /// ```
+    #[inline]
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let mut state = self.shared.borrow_mut();
         if let Some(value) = state.buf.pop_front() {
-            let mut wakers = WakeList::new();
-            state.dispatch(&mut wakers);
-            drop(state);
-            wakers.wake_all();
+            State::freed_slot(state);
             return Poll::Ready(Some(value));
         }
         if state.senders == 0 || state.rx_closed {
@@ -467,10 +480,7 @@ impl<T> Receiver<T> {
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
         let mut state = self.shared.borrow_mut();
         if let Some(value) = state.buf.pop_front() {
-            let mut wakers = WakeList::new();
-            state.dispatch(&mut wakers);
-            drop(state);
-            wakers.wake_all();
+            State::freed_slot(state);
             return Ok(value);
         }
         if state.senders == 0 || state.rx_closed {
@@ -590,6 +600,7 @@ pub struct Recv<'a, T> {
 impl<T> Future for Recv<'_, T> {
     type Output = Option<T>;
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         self.rx.poll_recv(cx)
     }

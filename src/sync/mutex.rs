@@ -24,9 +24,10 @@ use super::waiters::{Key, Waiters, WakeList};
 
 /// An async mutual-exclusion lock for tasks of one thread, handed out in FIFO order.
 ///
-/// `Mutex<T>` is `!Sync`: only tasks on the thread that owns it can lock it. It is `Send`
-/// when `T` is, so it may be built on one thread and moved to the runtime's thread. There is
-/// no poisoning: a guard dropped during a panic unlocks normally.
+/// `Mutex<T>` is `!Send` and `!Sync`: it belongs to the thread that created it, and only
+/// that thread's tasks can lock it (with [`solo::pool`](crate::pool), build one per worker,
+/// inside the closure that runs there). There is no poisoning: a guard dropped during a
+/// panic unlocks normally.
 ///
 /// # Examples
 ///
@@ -174,15 +175,19 @@ impl<T: ?Sized> Mutex<T> {
     }
 
     /// Releases the lock: hands it to the first waiter, or clears `locked`.
+    #[inline]
     fn unlock(&self) {
-        let mut wakers = WakeList::new();
-        {
-            let mut state = self.state.borrow_mut();
-            match state.waiters.pop_front(&mut wakers) {
-                Some(handed) => *handed = true,
-                None => state.locked = false,
-            }
+        let mut state = self.state.borrow_mut();
+        // Nobody queued (every uncontended unlock): just clear the flag.
+        if state.waiters.is_empty() {
+            state.locked = false;
+            return;
         }
+        let mut wakers = WakeList::new();
+        if let Some(handed) = state.waiters.pop_front(&mut wakers) {
+            *handed = true;
+        }
+        drop(state);
         wakers.wake_all();
     }
 }
@@ -222,6 +227,7 @@ pub struct Lock<'a, T: ?Sized> {
 impl<'a, T: ?Sized> Future for Lock<'a, T> {
     type Output = MutexGuard<'a, T>;
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mutex = self.mutex;
         let mut state = mutex.state.borrow_mut();

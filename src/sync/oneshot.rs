@@ -90,6 +90,7 @@ impl<T> Sender<T> {
     /// drop(rx);
     /// assert_eq!(tx.send(1), Err(1));
     /// ```
+    #[inline]
     pub fn send(self, value: T) -> Result<(), T> {
         let waker = {
             let mut state = self.shared.borrow_mut();
@@ -281,6 +282,7 @@ impl<T> Receiver<T> {
 impl<T> Future for Receiver<T> {
     type Output = Result<T, RecvError>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut state = self.shared.borrow_mut();
         if let Some(value) = state.value.take() {
@@ -440,6 +442,21 @@ mod tests {
         }
         tx.send(3).unwrap();
         assert_eq!(rx.try_recv(), Ok(3));
+    }
+
+    #[test]
+    fn cancelled_closed_then_receiver_drop_wakes_the_next_closed_future() {
+        let (mut tx, rx) = channel::<u8>();
+        {
+            let mut closed = spawn(tx.closed());
+            assert_pending!(closed.poll());
+        }
+        // The cancelled future's waker is stale; a new one registers its own.
+        let mut closed = spawn(tx.closed());
+        assert_pending!(closed.poll());
+        drop(rx);
+        assert!(closed.is_woken());
+        assert_ready!(closed.poll());
     }
 
     #[test]

@@ -25,7 +25,8 @@ use super::waiters::{Key, Waiters, WakeList};
 
 /// An async reader-writer lock for tasks of one thread; FIFO, writers are not starved.
 ///
-/// `RwLock<T>` is `!Sync`; its guards are `!Send`. There is no poisoning.
+/// `RwLock<T>` and its guards are `!Send` and `!Sync`: they belong to the thread that created
+/// the lock. There is no poisoning.
 ///
 /// # Examples
 ///

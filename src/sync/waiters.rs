@@ -216,6 +216,7 @@ impl WakeList {
     ///
     /// Don't let one panicking waker strand the rest of the batch: every waker is woken,
     /// then the first panic is resumed.
+    #[inline]
     pub(crate) fn wake_all(self) {
         if self.rest.is_empty() {
             // One waker (or none): nothing to protect, so no unwinding machinery.
@@ -224,6 +225,12 @@ impl WakeList {
             }
             return;
         }
+        self.wake_batch();
+    }
+
+    /// `wake_all` for two wakers or more, out of line so the common case stays small.
+    #[inline(never)]
+    fn wake_batch(self) {
         let mut panic = None;
         for waker in self.first.into_iter().chain(self.rest) {
             if let Err(payload) = catch_unwind(AssertUnwindSafe(|| waker.wake())) {

@@ -267,12 +267,10 @@ fn many_timers_fire_in_order(n: usize, headroom: Duration) -> bool {
         for id in 0..n {
             let mut s = Box::pin(sleep_until(pick(&mut rng)));
             let waker = logging_waker(id, &fired);
-            assert!(
-                s.as_mut()
-                    .poll(&mut Context::from_waker(&waker))
-                    .is_pending(),
-                "registered before its deadline"
-            );
+            if s.as_mut().poll(&mut Context::from_waker(&waker)).is_ready() {
+                // The setup overran the headroom (a slow or loaded machine): retry.
+                return false;
+            }
             model.push(Some((s.deadline(), order, id)));
             order += 1;
             sleeps.push(Some(s));

@@ -97,6 +97,10 @@ const MESSAGE: usize = 64;
 const LAST: u8 = b'L';
 const LISTENERS: usize = 8;
 const PING_PONG_TASKS: usize = 256;
+/// A cycle that takes longer than this counts as hung (a failure). With ~10,000 connections
+/// on one thread a cycle waits for its turn several times, so on a starved machine (other
+/// builds running) cycles take seconds: the limit is generous.
+const CYCLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// fds kept free for everything but the connections (reactor, listeners, stdio, /proc reads).
 const FD_RESERVE: u64 = 256;
 
@@ -194,6 +198,8 @@ struct Counters {
     connected: Cell<usize>,
     pongs: Cell<u64>,
     ticks: Cell<u64>,
+    cycle_time_total: Cell<Duration>,
+    slowest_cycle: Cell<Duration>,
     /// Sockets of connections the clients are connecting or hold.
     client_sockets: Rc<Cell<i64>>,
     /// Sockets of accepted connections the server holds.
@@ -276,13 +282,18 @@ async fn client(
         let addr = addrs[n % addrs.len()];
         n += 1;
         let echoes = 1 + (rand() % 4) as u8;
-        match timeout(
-            Duration::from_secs(10),
-            cycle(addr, echoes, &counters, &first),
-        )
-        .await
-        {
-            Ok(Ok(())) => bump(&counters.cycles),
+        let began = Instant::now();
+        match timeout(CYCLE_TIMEOUT, cycle(addr, echoes, &counters, &first)).await {
+            Ok(Ok(())) => {
+                bump(&counters.cycles);
+                let took = began.elapsed();
+                counters
+                    .cycle_time_total
+                    .set(counters.cycle_time_total.get() + took);
+                if took > counters.slowest_cycle.get() {
+                    counters.slowest_cycle.set(took);
+                }
+            }
             Ok(Err(e)) => {
                 if counters.client_errors.get() < 5 {
                     eprintln!("soak: client {id}: {e}");
@@ -595,6 +606,11 @@ async fn run(opts: Options, conns: usize) -> Vec<String> {
         total_cycles as f64 / elapsed,
         c.pongs.get(),
         c.ticks.get()
+    );
+    println!(
+        "soak: cycle time: mean {:.1} ms, slowest {:.1} ms",
+        c.cycle_time_total.get().as_secs_f64() * 1e3 / c.cycles.get().max(1) as f64,
+        c.slowest_cycle.get().as_secs_f64() * 1e3
     );
     println!(
         "soak: slow polls (over 10 ms; on a loaded machine mostly preemption): {}, longest {:.1} ms",

@@ -42,7 +42,37 @@
 //! dropped on its own thread. Waking, cloning or dropping a waker after its executor is gone
 //! is a harmless no-op.
 //!
+//! # Guarantees
+//!
+//! Each promise is pinned by an integration test in the repository's `tests/` directory (the
+//! README's "Guarantees" table and `tests/README.md` list them one by one):
+//!
+//! - **Wakers from other threads**: a `!Send` future is only polled and dropped on its own
+//!   thread, even when its last waker or its [`Task`] dies elsewhere; wakes after the executor
+//!   is gone are no-ops; a remote wake is never lost, even racing the owner going to sleep
+//!   (`tests/wakers.rs`, and loom models of the hand-over).
+//! - **Panics**: a task's panic stays in the task and is re-raised where its [`Task`] is
+//!   awaited; a panic in the [`block_on`] future reaches the caller and leaves the thread
+//!   usable; a destructor that panics while a task is cancelled or an executor dropped is
+//!   caught and reported by the panic hook, and the other futures are still dropped; a waker
+//!   that panics does not stop the rest of its batch (`tests/panics.rs`).
+//! - **Shutdown**: dropping an executor drops every unfinished future once, on its thread,
+//!   deregisters its sockets before they close and removes its timers; awaiting a [`Task`]
+//!   whose executor is gone returns its output if it finished and panics with a clear message
+//!   if not (`tests/shutdown.rs`).
+//! - **Re-entrancy**: [`block_on`] nests; a timer or socket operation that would have to wait
+//!   where no solo executor runs panics with a clear message instead of hanging
+//!   (`tests/reentrancy.rs`).
+//! - **Timers**: never early; deadline order, ties in creation order; `Duration::MAX` and
+//!   far deadlines never overflow; past deadlines are ready at once; an [`Interval`] that
+//!   falls behind (or whose test clock jumps) ticks once and resumes on its grid; the clock
+//!   never reads earlier than before (`tests/timers.rs`).
+//! - **Sockets**: EOF is `Ok(0)` every time; zero-length buffers return `Ok(0)` at once; a
+//!   peer reset is an error, never a `SIGPIPE` death; `accept` under `EMFILE` returns the
+//!   error and the listener survives (`tests/async_io.rs`, `tests/net_*.rs`).
+//!
 //! [`polling`]: https://docs.rs/polling
+//! [`Interval`]: time::Interval
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]

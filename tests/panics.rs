@@ -10,6 +10,7 @@ use std::future::{Future, pending};
 use std::io::Write;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::{Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -229,6 +230,73 @@ fn future_drop_panics_inside_elapsed_timeout_is_a_panic_of_the_task() {
     assert_eq!(ex.block_on(ex.spawn(async { 1 })), 1);
 }
 
+/// Panic messages seen by the process's panic hook, with the thread that panicked. Installed
+/// once, in front of the default hook (which still prints them); other tests' panics pass
+/// through it too, so each test filters by its own thread.
+fn reported_panics() -> &'static Mutex<Vec<(thread::ThreadId, String)>> {
+    static REPORTS: OnceLock<Mutex<Vec<(thread::ThreadId, String)>>> = OnceLock::new();
+    REPORTS.get_or_init(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let msg = panic_message(info.payload());
+            if let Ok(mut r) = REPORTS.get().expect("initialised").lock() {
+                r.push((thread::current().id(), msg));
+            }
+            previous(info);
+        }));
+        Mutex::new(Vec::new())
+    })
+}
+
+/// The "then report" half of scenario 13: every panicking destructor met while an executor
+/// is dropped (and while cancelled tasks are dropped) reaches the panic hook once, on the
+/// owner thread; all the other futures are still dropped there; nothing aborts.
+#[test]
+fn future_drops_panicking_at_cancel_and_executor_drop_are_each_reported_by_the_panic_hook() {
+    let _w = watchdog(Duration::from_secs(10));
+    let reports = reported_panics();
+    let me = thread::current().id();
+    let mine = || -> Vec<String> {
+        let r = reports
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        r.iter()
+            .filter(|(t, _)| *t == me)
+            .map(|(_, m)| m.clone())
+            .collect()
+    };
+    let log = DropLog::new();
+    let ex = LocalExecutor::new();
+    const MESSAGES: [&str; 3] = ["report bomb 0", "report bomb 1", "report bomb 2"];
+    let mut cancelled = Vec::new();
+    for i in 0..6 {
+        let probe = log.probe();
+        let task = ex.spawn(async move {
+            let _p = probe;
+            let _bomb = (i % 2 == 0).then(|| PanicOnDrop(MESSAGES[i / 2]));
+            pending::<()>().await
+        });
+        if i == 0 {
+            cancelled.push(task);
+        } else {
+            task.detach();
+        }
+    }
+    ex.run_until_stalled();
+    drop(cancelled); // cancels task 0: its bomb goes off when the executor drops its future
+    ex.run_until_stalled();
+    assert_eq!(mine(), [MESSAGES[0]], "the cancel's panic was reported");
+    drop(ex);
+    let mut seen = mine();
+    seen.sort();
+    assert_eq!(
+        seen, MESSAGES,
+        "each destructor panic reported exactly once"
+    );
+    log.assert_all_dropped_once_on(me);
+    assert_eq!(log.dropped(), 6);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Scenario 14: a user waker panics when the reactor wakes it
 
@@ -301,6 +369,73 @@ fn panicking_waker_in_io_batch_does_not_stop_the_others() {
         .block_on(a.read_with(|mut s| std::io::Read::read(&mut s, &mut buf)))
         .unwrap();
     assert_eq!(&buf[..n], b"x");
+}
+
+// Scenario 14 for channels: `solo::sync` wakes every waiter of a batch, then re-raises the
+// first waker panic in the caller that triggered the batch (`notify_waiters`, `close`, ...).
+// The primitive's state is updated before any waker runs, so it stays consistent. (The
+// reactor, which has no caller to report to, only lets the panic hook report it.)
+
+#[test]
+fn panicking_waker_in_notify_waiters_batch_wakes_the_others_then_reaches_the_notifier() {
+    let _w = watchdog(Duration::from_secs(10));
+    let notify = solo::sync::Notify::new();
+    let (good, counts) = counting_waker();
+    let bad = panicking_waker();
+    let mut waits: Vec<_> = (0..4).map(|_| Box::pin(notify.notified())).collect();
+    for (i, f) in waits.iter_mut().enumerate() {
+        let w = if i % 2 == 0 { &bad } else { &good };
+        assert!(f.as_mut().poll(&mut Context::from_waker(w)).is_pending());
+    }
+    let msg = expect_panic(|| notify.notify_waiters());
+    assert_eq!(msg, "test waker panics on purpose");
+    assert_eq!(counts.wakes(), 2, "both good wakers were woken");
+    for f in &mut waits {
+        assert!(f.as_mut().poll(&mut Context::from_waker(&good)).is_ready());
+    }
+    drop(waits);
+    // Consistent afterwards: a new waiter is woken by notify_one, and no permit was stored.
+    let mut next = Box::pin(notify.notified());
+    assert!(
+        next.as_mut()
+            .poll(&mut Context::from_waker(&good))
+            .is_pending()
+    );
+    notify.notify_one();
+    assert_eq!(counts.wakes(), 3);
+    assert!(
+        next.as_mut()
+            .poll(&mut Context::from_waker(&good))
+            .is_ready()
+    );
+}
+
+#[test]
+fn panicking_waker_among_blocked_senders_at_close_wakes_the_others_then_reaches_the_closer() {
+    let _w = watchdog(Duration::from_secs(10));
+    let (tx, mut rx) = solo::sync::mpsc::channel::<u32>(1);
+    tx.try_send(0).unwrap();
+    let (good, counts) = counting_waker();
+    let bad = panicking_waker();
+    let mut sends: Vec<_> = (1..=4).map(|i| Box::pin(tx.send(i))).collect();
+    for (i, f) in sends.iter_mut().enumerate() {
+        let w = if i % 2 == 0 { &bad } else { &good };
+        assert!(f.as_mut().poll(&mut Context::from_waker(w)).is_pending());
+    }
+    let msg = expect_panic(|| rx.close());
+    assert_eq!(msg, "test waker panics on purpose");
+    assert_eq!(counts.wakes(), 2, "both good wakers were woken");
+    // Every blocked sender gets its value back; the buffered message is still delivered.
+    for (i, f) in sends.iter_mut().enumerate() {
+        match f.as_mut().poll(&mut Context::from_waker(&good)) {
+            Poll::Ready(Err(e)) => assert_eq!(e.0, i as u32 + 1),
+            other => panic!("sender {i}: expected its value back, got {other:?}"),
+        }
+    }
+    drop(sends);
+    assert_eq!(rx.try_recv().ok(), Some(0));
+    assert!(rx.try_recv().is_err());
+    assert!(tx.try_send(9).is_err(), "closed");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -290,3 +290,38 @@ fn spawn_local_never_panics_for_lack_of_a_runtime_on_a_fresh_thread() {
     .unwrap();
     assert_eq!(out, "ran later");
 }
+
+/// `solo::net::TcpStream::connect` polled where no solo executor runs: a non-blocking
+/// connect on loopback must wait for the handshake (`EINPROGRESS`), and nothing would drive
+/// the wait, so it panics with the clear message instead of hanging; the attempt's socket is
+/// closed as the future unwinds (the listener's accepted end sees EOF). The same call awaited
+/// inside `solo::block_on` connects.
+#[test]
+fn tcp_connect_polled_without_a_runtime_panics_clearly_closes_its_socket_and_works_in_block_on() {
+    use std::io::Read;
+    let _w = watchdog(Duration::from_secs(10));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let msg = expect_panic(|| futures_executor::block_on(solo::net::TcpStream::connect(addr)));
+    assert!(msg.contains("an I/O future"), "{msg}");
+    assert!(
+        msg.contains("must be awaited inside a solo runtime"),
+        "{msg}"
+    );
+    // The kernel finished the handshake on its own; solo closed its end while unwinding.
+    let (mut orphan, _) = listener.accept().unwrap();
+    orphan
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(
+        orphan.read(&mut [0u8; 8]).unwrap(),
+        0,
+        "EOF: the socket was closed"
+    );
+
+    // Created outside a runtime, awaited inside one: it connects.
+    let connect = solo::net::TcpStream::connect(addr);
+    let stream = solo::block_on(connect).unwrap();
+    let (_server, peer) = listener.accept().unwrap();
+    assert_eq!(peer, stream.local_addr().unwrap());
+}

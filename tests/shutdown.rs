@@ -9,7 +9,7 @@ mod support;
 use std::cell::Cell;
 use std::future::{Future, pending, poll_fn};
 use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
 use std::pin::pin;
 use std::rc::Rc;
@@ -174,6 +174,91 @@ fn executor_drop_with_tasks_holding_sockets_timers_and_rcs_releases_everything()
     drop(unix_peers);
     drop(tcp_peers);
     assert_eq!(open_sockets(), baseline, "socket count back to baseline");
+}
+
+/// Scenario 17's channel halves: tasks blocked on a oneshot, on an mpsc `recv`, on a full
+/// bounded `send` and on a watch, and tasks that hold the only senders. Dropping the executor
+/// drops each future once on the owner thread (the value inside the blocked `send` included),
+/// and the halves held outside see their channels closed at once.
+#[test]
+fn executor_drop_with_tasks_holding_channel_halves_closes_every_channel() {
+    use solo::sync::{mpsc, oneshot, watch};
+    let _l = fd_lock();
+    let _w = watchdog(Duration::from_secs(10));
+    let log = DropLog::new();
+    let ex = LocalExecutor::new();
+
+    // A task waits on a oneshot whose sender we keep.
+    let (once_tx, once_rx) = oneshot::channel::<u32>();
+    let p = log.probe();
+    ex.spawn(async move {
+        let _p = p;
+        let _ = once_rx.await;
+        unreachable!("nobody sends");
+    })
+    .detach();
+    // A task holds the only mpsc sender; we keep the receiver.
+    let (m_tx, mut m_rx) = mpsc::unbounded::<u32>();
+    let p = log.probe();
+    ex.spawn(async move {
+        let _p = p;
+        let _tx = m_tx;
+        pending::<()>().await
+    })
+    .detach();
+    // A task blocked sending a probe into a full bounded channel; we keep the receiver.
+    let (full_tx, mut full_rx) = mpsc::channel(1);
+    full_tx.try_send(log.probe()).unwrap();
+    let blocked = log.probe();
+    ex.spawn(async move {
+        let _ = full_tx.send(blocked).await;
+        unreachable!("the channel stays full");
+    })
+    .detach();
+    // A task waits for a watch change; we keep the sender.
+    let (w_tx, mut w_rx) = watch::channel(0u32);
+    let p = log.probe();
+    ex.spawn(async move {
+        let _p = p;
+        let _ = w_rx.changed().await;
+        unreachable!("nobody sends");
+    })
+    .detach();
+    // A task waits on its own mpsc receiver whose sender we keep.
+    let (r_tx, mut r_rx) = mpsc::unbounded::<u32>();
+    let p = log.probe();
+    ex.spawn(async move {
+        let _p = p;
+        let _ = r_rx.recv().await;
+        unreachable!("nobody sends");
+    })
+    .detach();
+
+    ex.run_until_stalled();
+    assert_eq!(ex.len(), 5);
+    assert!(!once_tx.is_closed() && !w_tx.is_closed() && !r_tx.is_closed());
+    assert_eq!(log.dropped(), 0);
+
+    drop(ex);
+
+    // Every probe dropped once on this thread, except the one still buffered in `full_rx`.
+    assert_eq!(log.dropped(), log.created() - 1);
+    assert!(
+        log.drops()
+            .iter()
+            .all(|(_, t)| *t == thread::current().id())
+    );
+    assert!(once_tx.is_closed(), "the oneshot receiver is gone");
+    assert_eq!(once_tx.send(7), Err(7));
+    assert!(w_tx.is_closed(), "every watch receiver is gone");
+    assert!(r_tx.is_closed(), "the mpsc receiver is gone");
+    assert!(r_tx.try_send(1).is_err());
+    // Receivers drain what was buffered, then see the end at once (no wait).
+    assert_eq!(solo::block_on(m_rx.recv()), None);
+    let buffered = solo::block_on(full_rx.recv()).expect("the buffered probe");
+    assert_eq!(solo::block_on(full_rx.recv()).map(|p| p.id), None);
+    drop(buffered);
+    log.assert_all_dropped_once_on(thread::current().id());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -345,6 +430,58 @@ fn socket_outliving_its_executor_works_when_ready_panics_when_it_must_wait_and_c
     drop(a);
     assert_eq!(registrations_of(fd), 0);
     assert_peer_sees_eof(&b);
+}
+
+/// The same for a `solo::net::TcpStream` connected under an executor that is then dropped.
+#[test]
+fn tcp_stream_outliving_its_executor_reads_what_is_there_panics_when_it_must_wait_and_closes_on_drop()
+ {
+    use futures_lite::{AsyncReadExt, AsyncWriteExt};
+    let _l = fd_lock();
+    let _w = watchdog(Duration::from_secs(10));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut stream = {
+        let ex = LocalExecutor::new();
+        ex.block_on(solo::net::TcpStream::connect(addr)).unwrap()
+    };
+    let (mut peer, _) = listener.accept().unwrap();
+    peer.write_all(b"ready").unwrap();
+    let mut buf = [0u8; 16];
+    // Wait until the bytes have arrived, without a runtime: `peek` on a dup of the socket
+    // (non-blocking, like the original: the flag is shared, so it must not be changed).
+    let dup = std::net::TcpStream::from(stream.as_fd().try_clone_to_owned().unwrap());
+    let arrived_by = Instant::now() + Duration::from_secs(5);
+    while !matches!(dup.peek(&mut buf), Ok(5)) {
+        assert!(
+            Instant::now() < arrived_by,
+            "the peer's bytes never arrived"
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
+    let n = futures_executor::block_on(stream.read(&mut buf)).unwrap();
+    assert_eq!(&buf[..n], b"ready");
+    assert_eq!(
+        futures_executor::block_on(stream.write(b"back")).unwrap(),
+        4,
+        "writes with buffer space complete too"
+    );
+    let msg = expect_panic(|| futures_executor::block_on(stream.read(&mut buf)));
+    assert!(
+        msg.contains("must be awaited inside a solo runtime"),
+        "{msg}"
+    );
+    let fd = stream.as_fd().as_raw_fd();
+    drop(stream);
+    assert_eq!(registrations_of(fd), 0, "deregistered at drop");
+    drop(dup);
+    peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut got = Vec::new();
+    peer.read_to_end(&mut got).unwrap();
+    assert_eq!(
+        got, b"back",
+        "the peer got the write, then EOF: the socket was closed"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

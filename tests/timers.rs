@@ -1,8 +1,13 @@
 //! Timers: overflow-proof far deadlines, past deadlines, many timers cancelled out of order,
-//! precision, and waker bookkeeping (scenarios 27-29 and 31).
+//! precision, waker bookkeeping, and a clock that jumps (scenarios 27-29, 31 and 32).
 //!
-//! Scenario 32 (a clock that jumps or goes backwards) needs an injectable test clock, which
-//! solo does not have yet; it is not covered here.
+//! Scenario 32 runs on solo's test clock (`solo::time::{pause, advance, resume}`), which is
+//! per thread: those tests run on a thread of their own. solo's clock cannot read earlier than
+//! before: it is `Instant::now()` (the OS's monotonic clock, which wall-clock changes do not
+//! move), or a paused reading that only `advance` and auto-advance move forward, or, after
+//! `resume`, the paused reading plus the real time elapsed since. The scenario's "reads
+//! earlier" case is therefore tested as what remains of it: deadlines computed from an earlier
+//! reading (or from std's clock while the test clock is ahead) are simply in the past.
 //!
 //! solo's `Sleep` panics if it must wait while no solo executor runs on the thread, so the
 //! futures polled by hand below (tokio-test's `task::spawn`) are polled inside
@@ -262,12 +267,10 @@ fn many_timers_fire_in_order(n: usize, headroom: Duration) -> bool {
         for id in 0..n {
             let mut s = Box::pin(sleep_until(pick(&mut rng)));
             let waker = logging_waker(id, &fired);
-            assert!(
-                s.as_mut()
-                    .poll(&mut Context::from_waker(&waker))
-                    .is_pending(),
-                "registered before its deadline"
-            );
+            if s.as_mut().poll(&mut Context::from_waker(&waker)).is_ready() {
+                // The setup overran the headroom (a slow or loaded machine): retry.
+                return false;
+            }
             model.push(Some((s.deadline(), order, id)));
             order += 1;
             sleeps.push(Some(s));
@@ -544,4 +547,253 @@ fn pending_sleep_is_woken_through_its_task_and_completes() {
     let mut s = sleep(Duration::from_millis(1));
     ex.block_on(Pin::new(&mut s));
     assert!(s.is_elapsed());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenario 32: a clock that jumps forward, or reads earlier than before (the test clock)
+
+/// Runs `f` on a fresh thread with its solo clock paused (the test clock is per thread, so a
+/// panicking `f` cannot leave another test's clock paused).
+fn on_paused_thread<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+    std::thread::spawn(move || {
+        solo::time::pause();
+        let out = f();
+        solo::time::resume();
+        out
+    })
+    .join()
+    .unwrap_or_else(|payload| std::panic::resume_unwind(payload))
+}
+
+/// Timers registered by hand (each with its own logging waker), then one jump an hour ahead:
+/// every due timer is woken exactly once, in deadline order with ties in creation order; the
+/// one beyond the jump stays pending; later jumps and reactor turns wake nobody again.
+#[test]
+fn clock_jumps_an_hour_past_pending_timers_then_each_fires_once_in_deadline_order() {
+    let _w = watchdog(Duration::from_secs(10));
+    on_paused_thread(|| {
+        let fired = Arc::new(Mutex::new(Vec::new()));
+        let ex = LocalExecutor::new();
+        ex.block_on(async {
+            let t0 = solo::time::now();
+            let mut sleeps = Vec::new();
+            // (id, ms after t0): ties between 1 and 3 and between 0 and 4; 5 is two hours out.
+            for (id, ms) in [(0, 30), (1, 10), (2, 20), (3, 10), (4, 30), (5, 7_200_000)] {
+                let mut s = Box::pin(sleep_until(t0 + Duration::from_millis(ms)));
+                let waker = logging_waker(id, &fired);
+                assert!(
+                    s.as_mut()
+                        .poll(&mut Context::from_waker(&waker))
+                        .is_pending()
+                );
+                sleeps.push(s);
+            }
+            let mut late = Box::pin(timeout(Duration::from_secs(1), pending::<()>()));
+            let (tw, timeout_wakes) = counting_waker();
+            assert!(
+                late.as_mut()
+                    .poll(&mut Context::from_waker(&tw))
+                    .is_pending()
+            );
+
+            solo::time::advance(Duration::from_secs(3600)).await;
+            assert_eq!(solo::time::now() - t0, Duration::from_secs(3600));
+            assert_eq!(*fired.lock().unwrap(), [1, 3, 2, 0, 4]);
+            assert_eq!(timeout_wakes.wakes(), 1);
+            assert!(late.as_mut().poll(&mut Context::from_waker(&tw)).is_ready());
+
+            // Nothing fires twice: more jumps, reactor turns, re-polls.
+            solo::time::advance(Duration::from_secs(60)).await;
+            solo::yield_now().await;
+            let (w, counts) = counting_waker();
+            for s in &mut sleeps[..5] {
+                assert!(s.is_elapsed());
+                assert!(s.as_mut().poll(&mut Context::from_waker(&w)).is_ready());
+            }
+            assert_eq!(counts.wakes(), 0);
+            assert_eq!(fired.lock().unwrap().len(), 5);
+            assert_eq!(timeout_wakes.wakes(), 1);
+            assert!(!sleeps[5].is_elapsed());
+            assert_eq!(
+                solo::diag::stats().timers_pending,
+                1,
+                "only the two-hour timer"
+            );
+
+            solo::time::advance(Duration::from_secs(3600)).await;
+            assert_eq!(*fired.lock().unwrap(), [1, 3, 2, 0, 4, 5]);
+            assert_eq!(solo::diag::stats().timers_pending, 0);
+        });
+    });
+}
+
+/// The same jump seen by tasks: each sleeping task is woken once and polled exactly twice
+/// (registration, completion), and they finish in deadline order.
+#[test]
+fn clock_jump_wakes_each_sleeping_task_once_and_polls_it_exactly_twice() {
+    let _w = watchdog(Duration::from_secs(10));
+    let (order, polls) = on_paused_thread(|| {
+        let order = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let polls: std::rc::Rc<Vec<Cell<u32>>> =
+            std::rc::Rc::new((0..20).map(|_| Cell::new(0)).collect());
+        let ex = LocalExecutor::new();
+        let t0 = solo::time::now();
+        for id in 0..20u64 {
+            let (order, polls) = (order.clone(), polls.clone());
+            // Deadlines 19 s, 18 s, ... 0 s after t0, in reverse creation order.
+            let mut nap = Box::pin(sleep_until(t0 + Duration::from_secs(19 - id)));
+            ex.spawn(std::future::poll_fn(move |cx| {
+                polls[id as usize].set(polls[id as usize].get() + 1);
+                let ready = nap.as_mut().poll(cx);
+                if ready.is_ready() {
+                    order.borrow_mut().push(id);
+                }
+                ready
+            }))
+            .detach();
+        }
+        ex.block_on(async {
+            solo::yield_now().await; // every task registered its timer
+            solo::time::advance(Duration::from_secs(3600)).await;
+            solo::yield_now().await;
+        });
+        assert!(ex.is_empty());
+        let polls: Vec<u32> = polls.iter().map(Cell::get).collect();
+        (order.take(), polls)
+    });
+    // Id 19's deadline is t0 itself: ready on its first poll.
+    assert_eq!(polls[19], 1);
+    assert!(polls[..19].iter().all(|&p| p == 2), "polls: {polls:?}");
+    assert_eq!(order, (0..20).rev().collect::<Vec<u64>>());
+}
+
+/// An interval whose clock jumps 1,000.5 periods ahead ticks once (the missed tick, with its
+/// scheduled instant), not 1,000 times, and resumes on its original grid.
+#[test]
+fn interval_after_a_clock_jump_of_a_thousand_periods_ticks_once_then_resumes_on_the_grid() {
+    let _w = watchdog(Duration::from_secs(10));
+    on_paused_thread(|| {
+        solo::block_on(async {
+            let period = Duration::from_millis(10);
+            let mut every = interval(period);
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            let t0 = every.tick().await;
+            assert!(every.poll_tick(&mut cx).is_pending());
+
+            solo::time::advance(period * 1000 + period / 2).await;
+            assert_eq!(
+                every.poll_tick(&mut cx),
+                std::task::Poll::Ready(t0 + period)
+            );
+            for _ in 0..1000 {
+                assert!(
+                    every.poll_tick(&mut cx).is_pending(),
+                    "no burst of missed ticks"
+                );
+            }
+            solo::time::advance(period / 2 - Duration::from_nanos(1)).await;
+            assert!(every.poll_tick(&mut cx).is_pending(), "never early");
+            solo::time::advance(Duration::from_nanos(1)).await;
+            assert_eq!(
+                every.poll_tick(&mut cx),
+                std::task::Poll::Ready(t0 + period * 1001),
+                "back on the grid"
+            );
+            solo::time::advance(period).await;
+            assert_eq!(every.tick().await, t0 + period * 1002);
+        });
+    });
+}
+
+/// A 1 ns interval whose clock jumps a century: more missed periods than fit the grid
+/// arithmetic (u32). It ticks once, does not overflow or loop, and then ticks every period.
+#[test]
+fn one_nanosecond_interval_after_a_century_jump_ticks_once_without_overflow() {
+    let _w = watchdog(Duration::from_secs(10));
+    on_paused_thread(|| {
+        solo::block_on(async {
+            let period = Duration::from_nanos(1);
+            let mut every = interval(period);
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            let t0 = every.tick().await;
+            solo::time::advance(100 * YEAR).await;
+            let now = solo::time::now();
+            assert_eq!(
+                every.poll_tick(&mut cx),
+                std::task::Poll::Ready(t0 + period)
+            );
+            assert!(every.poll_tick(&mut cx).is_pending());
+            solo::time::advance(period).await;
+            assert_eq!(
+                every.poll_tick(&mut cx),
+                std::task::Poll::Ready(now + period)
+            );
+            // A jump by Duration::MAX saturates ("never" is a century) instead of panicking.
+            solo::time::advance(Duration::MAX).await;
+            assert!(solo::time::now() > now + 99 * YEAR);
+            assert!(every.poll_tick(&mut cx).is_ready());
+            assert!(every.poll_tick(&mut cx).is_pending());
+        });
+    });
+}
+
+/// solo's clock never reads earlier than before: random pauses, jumps, resumes and real
+/// sleeps, and every reading is at least the previous one. Each jump is kept across `resume`
+/// (the clock runs on from where it stood, ahead of std's clock), so deadlines computed from
+/// an earlier reading, or from `std::time::Instant::now()`, are in the past: ready at once, no
+/// underflow. A real sleep after the jump takes its real duration, neither zero nor an hour.
+#[test]
+fn clock_never_reads_earlier_across_pause_advance_resume_and_earlier_deadlines_are_ready_at_once() {
+    let _w = watchdog(Duration::from_secs(20));
+    std::thread::spawn(|| {
+        let mut rng = Rng::new(32);
+        let mut last = solo::time::now();
+        let mut jumped = Duration::ZERO;
+        for _ in 0..200 {
+            match rng.below(4) {
+                0 => solo::time::pause(),
+                1 => solo::time::resume(),
+                2 if solo::time::is_paused() => {
+                    let d = Duration::from_millis(rng.below(10_000) as u64);
+                    solo::block_on(solo::time::advance(d));
+                    jumped += d;
+                }
+                _ => std::thread::sleep(Duration::from_micros(rng.below(200) as u64)),
+            }
+            let t = solo::time::now();
+            assert!(t >= last, "the clock went back by {:?}", last - t);
+            last = t;
+        }
+        solo::time::pause();
+        solo::block_on(solo::time::advance(Duration::from_secs(3600)));
+        jumped += Duration::from_secs(3600);
+        solo::time::resume();
+        assert!(solo::time::now() + slack(Duration::from_secs(1)) >= Instant::now() + jumped);
+
+        solo::block_on(async {
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            // From std's clock (an hour behind) and from a reading taken before the jump.
+            for deadline in [Instant::now() + Duration::from_secs(60), last] {
+                let mut s = Box::pin(sleep_until(deadline));
+                assert!(s.is_elapsed());
+                assert!(s.as_mut().poll(&mut cx).is_ready());
+                let mut t = Box::pin(timeout_at(deadline, pending::<()>()));
+                assert!(t.as_mut().poll(&mut cx).is_ready());
+            }
+            // Resetting a registered sleep to such a deadline: ready on the next poll.
+            let mut s = Box::pin(sleep(Duration::from_secs(3600)));
+            assert!(s.as_mut().poll(&mut cx).is_pending());
+            s.as_mut().reset(Instant::now());
+            assert!(s.as_mut().poll(&mut cx).is_ready());
+
+            // The reactor sleeps for the timer's real duration on the shifted clock.
+            let start = Instant::now();
+            sleep(Duration::from_millis(30)).await;
+            let took = start.elapsed();
+            assert!(took >= Duration::from_millis(30), "early: {took:?}");
+            assert!(took < slack(Duration::from_secs(5)), "overslept: {took:?}");
+        });
+    })
+    .join()
+    .unwrap();
 }

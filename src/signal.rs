@@ -185,11 +185,14 @@ impl Signal {
 
 impl Drop for Signal {
     fn drop(&mut self) {
-        signal_hook::low_level::unregister(self.id);
+        // Restore the default action before unregistering, the mirror image of `new`: a
+        // signal that lands in between then still reaches the default action (and this
+        // listener's pipe), instead of being swallowed by a handler that nobody listens to.
         let reg = registry();
         if reg.listeners[self.kind.index()].fetch_sub(1, Ordering::SeqCst) == 1 {
             reg.nobody_listens[self.kind.index()].store(true, Ordering::SeqCst);
         }
+        signal_hook::low_level::unregister(self.id);
     }
 }
 

@@ -12,8 +12,8 @@
 //!   `active` is empty. A `Runnable` that a foreign thread is still handing over arrives in the
 //!   inbox a moment later; shutdown waits for it rather than leaving its future undropped.
 
-use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::cell::{Cell, RefCell, RefMut};
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::panic::Location;
 use std::rc::{Rc, Weak};
@@ -25,7 +25,7 @@ use async_task::{Builder, Runnable};
 use slab::Slab;
 
 use super::shared::{Shared, schedule};
-use super::task::{NAMED, Task, TaskFuture, TaskId, TaskMeta};
+use super::task::{NAMED, NAMED_SLOT, Task, TaskFuture, TaskId, TaskMeta};
 use crate::diag::{Counters, PollSlot, Polling};
 use crate::reactor::Reactor;
 
@@ -42,15 +42,17 @@ pub(crate) struct Local {
     queue: RefCell<VecDeque<Runnable<TaskMeta>>>,
     /// One waker per live future, keyed by the slot its `TaskFuture` remembers.
     active: RefCell<Slab<Waker>>,
+    /// The ids of named live tasks, by slot (to remove their names when they end).
+    named: RefCell<HashMap<usize, u64>>,
     /// The other half of the inbox's double buffer.
     spare: RefCell<Vec<Runnable<TaskMeta>>>,
     /// Task polls since the reactor was last checked.
     pub(crate) since_reactor: Cell<usize>,
-    /// The reusable `block_on` wake flag of the outermost call: a `Cell` rather than a
-    /// `RefCell<Vec>` so that `block_on` of a ready future stays a handful of instructions.
-    signal: Cell<Option<(Arc<MainSignal>, Waker)>>,
-    /// More reusable `block_on` wake flags (one per nesting level in use).
-    signals: RefCell<Vec<(Arc<MainSignal>, Waker)>>,
+    /// The wake flag of the outermost `block_on` call, owned for good: borrowing it is one
+    /// flag check, so `block_on` of a ready future stays a handful of instructions.
+    pub(crate) main_wake: RefCell<MainWake>,
+    /// Reusable wake flags of nested `block_on` calls (one per nesting level in use).
+    spare_wakes: RefCell<Vec<MainWake>>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) reactor: Rc<Reactor>,
     this: Weak<Local>,
@@ -58,16 +60,20 @@ pub(crate) struct Local {
 
 impl Local {
     pub(crate) fn new(reactor: Rc<Reactor>) -> Rc<Local> {
-        Rc::new_cyclic(|this: &Weak<Local>| Local {
-            queue: RefCell::new(VecDeque::new()),
-            active: RefCell::new(Slab::new()),
-            spare: RefCell::new(Vec::new()),
-            since_reactor: Cell::new(0),
-            signal: Cell::new(None),
-            signals: RefCell::new(Vec::new()),
-            shared: Arc::new(Shared::new(this.as_ptr(), reactor.poller().clone())),
-            reactor,
-            this: this.clone(),
+        Rc::new_cyclic(|this: &Weak<Local>| {
+            let shared = Arc::new(Shared::new(this.as_ptr(), reactor.poller().clone()));
+            Local {
+                queue: RefCell::new(VecDeque::new()),
+                active: RefCell::new(Slab::new()),
+                named: RefCell::new(HashMap::new()),
+                spare: RefCell::new(Vec::new()),
+                since_reactor: Cell::new(0),
+                main_wake: RefCell::new(MainWake::new(&shared)),
+                spare_wakes: RefCell::new(Vec::new()),
+                shared,
+                reactor,
+                this: this.clone(),
+            }
         })
     }
 
@@ -98,13 +104,16 @@ impl Local {
         let counters = &self.reactor.counters;
         Counters::add(&counters.tasks_spawned, 1);
         let mut id = TaskId::new(self.shared.owner, counters.tasks_spawned.get()).0;
+        let mut tagged_slot = slot;
         if let Some(name) = name {
             self.reactor.poll_slot.set_name(id, name);
+            self.named.borrow_mut().insert(slot, id);
             id |= NAMED;
+            tagged_slot |= NAMED_SLOT;
         }
-        let future = TaskFuture::new(future, local, slot, id);
+        let future = TaskFuture::new(future, local, tagged_slot);
         let meta = TaskMeta {
-            shared: self.shared.clone(),
+            shared: Arc::as_ptr(&self.shared),
             location,
             id,
         };
@@ -138,11 +147,18 @@ impl Local {
         }
     }
 
-    /// Called when a live future is dropped; returns its waker for the caller to drop.
-    pub(crate) fn forget_task(&self, slot: usize, id: u64) -> Option<Waker> {
+    /// Called when a live future is dropped (`slot` as its `TaskFuture` holds it); returns its
+    /// waker for the caller to drop.
+    #[inline]
+    pub(crate) fn forget_task(&self, slot: usize) -> Option<Waker> {
         Counters::add(&self.reactor.counters.tasks_dropped, 1);
-        if id & NAMED != 0 {
-            self.reactor.poll_slot.remove_name(id);
+        let mut slot = slot;
+        if slot & NAMED_SLOT != 0 {
+            slot &= !NAMED_SLOT;
+            let id = self.named.borrow_mut().remove(&slot);
+            if let Some(id) = id {
+                self.reactor.poll_slot.remove_name(id);
+            }
         }
         self.active.borrow_mut().try_remove(slot)
     }
@@ -256,38 +272,94 @@ impl Local {
         }
     }
 
-    /// A wake flag and its waker for one `block_on` call, reused across calls.
-    #[inline]
-    pub(crate) fn take_signal(&self) -> (Arc<MainSignal>, Waker) {
-        if let Some(pair) = self.signal.take() {
-            return pair;
-        }
-        if let Some(pair) = self.signals.borrow_mut().pop() {
-            return pair;
-        }
-        let signal = Arc::new(MainSignal {
-            woken: AtomicBool::new(false),
-            shared: self.shared.clone(),
-        });
-        let waker = Waker::from(signal.clone());
-        (signal, waker)
-    }
-
-    /// Returns a `block_on` wake flag for reuse, unless a clone of its waker is still out
-    /// there (a late wake would then set the flag of an unrelated `block_on`).
-    #[inline]
-    pub(crate) fn put_signal(&self, signal: Arc<MainSignal>, waker: Waker) {
-        // Our `Arc` plus the one inside `waker`: no other clone exists, and none can be made
-        // without `waker`, which we hold.
-        if Arc::strong_count(&signal) == 2 {
-            signal.woken.store(false, Ordering::Relaxed);
-            if let Some(older) = self.signal.replace(Some((signal, waker))) {
-                self.signals.borrow_mut().push(older);
-            }
+    /// A spare wake flag for a nested `block_on` call (the outermost call uses `main_wake`).
+    #[cold]
+    pub(crate) fn lease_spare_wake(&self) -> SpareLease<'_> {
+        let spare = self.spare_wakes.borrow_mut().pop();
+        let wake = spare.unwrap_or_else(|| MainWake::new(&self.shared));
+        SpareLease {
+            local: self,
+            wake: Some(wake),
         }
     }
 }
 
+/// A `block_on` call's wake flag and the waker that sets it.
+pub(crate) struct MainWake {
+    pub(crate) signal: Arc<MainSignal>,
+    pub(crate) waker: Waker,
+}
+
+impl MainWake {
+    fn new(shared: &Arc<Shared>) -> MainWake {
+        let signal = Arc::new(MainSignal {
+            woken: AtomicBool::new(false),
+            shared: shared.clone(),
+        });
+        let waker = Waker::from(signal.clone());
+        MainWake { signal, waker }
+    }
+
+    /// Readies the flag for the next `block_on` call. Returns `false` if a clone of the waker
+    /// is still out there: a late wake would then set the flag of an unrelated call, so the
+    /// flag must not be reused.
+    #[inline]
+    fn reset(&self) -> bool {
+        // Our `Arc` plus the one inside `waker`: no other clone exists, and none can be made
+        // without `waker`, which we hold.
+        if Arc::strong_count(&self.signal) != 2 {
+            return false;
+        }
+        if self.signal.woken.load(Ordering::Relaxed) {
+            self.signal.woken.store(false, Ordering::Relaxed);
+        }
+        true
+    }
+
+    #[cold]
+    fn renew(&mut self) {
+        *self = MainWake::new(&self.signal.shared);
+    }
+}
+
+/// The executor's own wake flag, lent to the outermost `block_on` call; readied for reuse on
+/// every exit, panics included.
+pub(crate) struct MainLease<'l>(pub(crate) RefMut<'l, MainWake>);
+
+impl Drop for MainLease<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if !self.0.reset() {
+            self.0.renew();
+        }
+    }
+}
+
+/// A spare wake flag lent to a nested `block_on` call; given back (and readied for reuse) on
+/// every exit, panics included.
+pub(crate) struct SpareLease<'l> {
+    local: &'l Local,
+    /// `None` only inside `Drop`.
+    wake: Option<MainWake>,
+}
+
+impl SpareLease<'_> {
+    pub(crate) fn wake(&self) -> &MainWake {
+        self.wake
+            .as_ref()
+            .expect("a spare wake is taken only in Drop")
+    }
+}
+
+impl Drop for SpareLease<'_> {
+    fn drop(&mut self) {
+        if let Some(wake) = self.wake.take() {
+            if wake.reset() {
+                self.local.spare_wakes.borrow_mut().push(wake);
+            }
+        }
+    }
+}
 /// The wake flag of one `block_on` call's future.
 pub(crate) struct MainSignal {
     woken: AtomicBool,

@@ -14,7 +14,9 @@
 //! `spawn` (spawn + await one task), `spawn_many` (spawn `n`, then await them),
 //! `yield` (100 tasks yield `n / 100` times each), `chain` (each task spawns the next),
 //! `ping_pong` (round trips through a one-place channel), `block_on` (a ready future),
-//! `sleep` (create a 1 s sleep, poll once, drop), `sleep_100k` (the same with 100k live timers).
+//! `sleep` (create a 1 s sleep, poll once, drop), `sleep_100k` (the same with 100k live timers),
+//! `sleep_many` (`n` tasks each sleep a random duration in [0, 50 ms], as in
+//! `benches/timers.rs`; prints the process CPU time per timer too).
 
 use std::cell::Cell;
 use std::future::{Future, poll_fn};
@@ -66,6 +68,18 @@ async fn poll_once<F: Future>(f: F) {
         Poll::Ready(())
     })
     .await
+}
+
+/// User + system CPU time of the whole process.
+fn cpu_time() -> Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
+    // SAFETY: `getrusage` fills the struct it is given; RUSAGE_SELF is always valid.
+    let usage = unsafe {
+        assert_eq!(libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()), 0);
+        usage.assume_init()
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
 fn main() {
@@ -145,6 +159,29 @@ fn main() {
                 poll_once(solo::time::sleep(Duration::from_secs(1))).await;
             }
         }),
+        "sleep_many" => {
+            let before = cpu_time();
+            ex.block_on(async {
+                let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+                let tasks: Vec<_> = (0..n)
+                    .map(|_| {
+                        rng ^= rng >> 12;
+                        rng ^= rng << 25;
+                        rng ^= rng >> 27;
+                        let ns = rng.wrapping_mul(0x2545_F491_4F6C_DD1D) % 50_000_001;
+                        ex.spawn(solo::time::sleep(Duration::from_nanos(ns)))
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await;
+                }
+            });
+            let cpu = cpu_time() - before;
+            println!(
+                "{n} timers: {:.0} ns of CPU per timer",
+                cpu.as_nanos() as f64 / n as f64
+            );
+        }
         other => panic!("unknown workload {other:?}"),
     }
 }

@@ -12,10 +12,14 @@
 //! and the heap is rebuilt without garbage once garbage outnumbers live entries (amortised
 //! O(1) per cancellation). A million sleeps created and dropped keep memory flat.
 //!
+//! A cancelled timer whose entry is still the heap's last one (it sorted after every other
+//! entry when it was inserted and nothing was pushed since: the common "sleep created,
+//! polled once, dropped" of a timeout that did not fire) is removed at once, in O(1), and
+//! leaves no garbage.
+//!
 //! [`next_deadline`]: TimerHeap::next_deadline
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 use std::task::Waker;
 use std::time::Instant;
 
@@ -49,10 +53,91 @@ impl PartialOrd for Entry {
     }
 }
 impl Ord for Entry {
-    /// Reversed, so that `BinaryHeap` (a max-heap) pops the earliest deadline first, and among
-    /// equal deadlines the earliest inserted.
+    /// Earliest deadline first, and among equal deadlines the earliest inserted.
     fn cmp(&self, other: &Self) -> Ordering {
-        (other.deadline, other.seq).cmp(&(self.deadline, self.seq))
+        (self.deadline, self.seq).cmp(&(other.deadline, other.seq))
+    }
+}
+
+/// A binary min-heap of entries in a `Vec` (index 0 is the earliest). Our own rather than
+/// `std`'s `BinaryHeap` for one operation the latter lacks: removing the last element.
+struct MinHeap {
+    entries: Vec<Entry>,
+}
+
+impl MinHeap {
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn peek(&self) -> Option<&Entry> {
+        self.entries.first()
+    }
+
+    fn last(&self) -> Option<&Entry> {
+        self.entries.last()
+    }
+
+    /// Removes the last element (which keeps the heap property).
+    fn pop_last(&mut self) {
+        self.entries.pop();
+    }
+
+    fn push(&mut self, entry: Entry) {
+        self.entries.push(entry);
+        self.sift_up(self.entries.len() - 1);
+    }
+
+    fn pop(&mut self) -> Option<Entry> {
+        let last = self.entries.pop()?;
+        if self.entries.is_empty() {
+            return Some(last);
+        }
+        let top = std::mem::replace(&mut self.entries[0], last);
+        self.sift_down(0);
+        Some(top)
+    }
+
+    fn retain(&mut self, keep: impl FnMut(&Entry) -> bool) {
+        self.entries.retain(keep);
+        // Heapify, bottom-up.
+        for i in (0..self.entries.len() / 2).rev() {
+            self.sift_down(i);
+        }
+    }
+
+    fn sift_up(&mut self, mut i: usize) {
+        let entries = &mut self.entries;
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            if entries[i] >= entries[parent] {
+                break;
+            }
+            entries.swap(i, parent);
+            i = parent;
+        }
+    }
+
+    fn sift_down(&mut self, mut i: usize) {
+        let entries = &mut self.entries;
+        let len = entries.len();
+        loop {
+            let left = 2 * i + 1;
+            if left >= len {
+                break;
+            }
+            let right = left + 1;
+            let child = if right < len && entries[right] < entries[left] {
+                right
+            } else {
+                left
+            };
+            if entries[child] >= entries[i] {
+                break;
+            }
+            entries.swap(i, child);
+            i = child;
+        }
     }
 }
 
@@ -64,7 +149,7 @@ struct Slot {
 
 /// Pending timers of one thread.
 pub(crate) struct TimerHeap {
-    heap: BinaryHeap<Entry>,
+    heap: MinHeap,
     slots: Slab<Slot>,
     next_seq: u64,
     /// Timers that fired (for stats; `next_seq` counts the ones armed).
@@ -74,7 +159,9 @@ pub(crate) struct TimerHeap {
 impl TimerHeap {
     pub(crate) fn new() -> Self {
         TimerHeap {
-            heap: BinaryHeap::new(),
+            heap: MinHeap {
+                entries: Vec::new(),
+            },
             slots: Slab::new(),
             next_seq: 0,
             fired: 0,
@@ -123,7 +210,12 @@ impl TimerHeap {
             return None;
         }
         let slot = self.slots.remove(key.slot);
-        self.maybe_compact();
+        if self.heap.last().is_some_and(|e| e.seq == key.seq) {
+            // Its entry is the last one: remove it now rather than leave garbage.
+            self.heap.pop_last();
+        } else {
+            self.maybe_compact();
+        }
         Some(slot.waker)
     }
 

@@ -35,7 +35,12 @@ use crate::reactor::Reactor;
 /// });
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
-    Sleep::new(clock::deadline_after(clock::now(), duration))
+    let mut sleep = Sleep::new(clock::deadline_after(clock::now(), duration));
+    // A sleep of a non-zero duration was not due when it was created: its first poll may
+    // register the timer without a second clock read. Should the deadline pass before that
+    // poll, the reactor fires it at its next turn (never early, at most one turn late).
+    sleep.check_due = duration.is_zero();
+    sleep
 }
 
 /// Waits until `deadline`. A deadline in the past is ready on the first poll.
@@ -70,6 +75,10 @@ pub struct Sleep {
     deadline: Instant,
     /// Set while registered in the reactor's heap.
     timer: Option<(Rc<Reactor>, TimerKey)>,
+    /// Whether an unregistered poll reads the clock to return `Ready` at once for a passed
+    /// deadline (`sleep_until`, `reset`, a zero `sleep`), rather than registering the timer
+    /// and letting the reactor fire it.
+    check_due: bool,
 }
 
 impl Sleep {
@@ -77,6 +86,7 @@ impl Sleep {
         Sleep {
             deadline,
             timer: None,
+            check_due: true,
         }
     }
 
@@ -125,6 +135,7 @@ impl Sleep {
     /// ```
     pub fn reset(mut self: Pin<&mut Self>, deadline: Instant) {
         self.deadline = deadline;
+        self.check_due = true;
         if let Some((reactor, key)) = self.timer.take() {
             if deadline <= clock::now() {
                 // Already due: unregister, so the next poll sees the passed deadline and is
@@ -176,7 +187,7 @@ impl Future for Sleep {
                 Poll::Pending
             }
             None => {
-                if self.deadline <= clock::now() {
+                if self.check_due && self.deadline <= clock::now() {
                     return Poll::Ready(());
                 }
                 assert_in_runtime("solo::time::Sleep");

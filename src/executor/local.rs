@@ -24,6 +24,7 @@ use std::task::{Wake, Waker};
 use async_task::{Builder, Runnable};
 use slab::Slab;
 
+use super::current::thread_id;
 use super::shared::{Shared, schedule};
 use super::task::{NAMED, NAMED_SLOT, Task, TaskFuture, TaskId, TaskMeta};
 use crate::diag::{Counters, PollSlot, Polling};
@@ -94,9 +95,11 @@ impl Local {
         F: Future + 'a,
         F::Output: 'a,
     {
-        // Reserve the slot first and fill it last: nothing between the two can spawn, and if
-        // anything panics in between, no slot is left behind.
-        let slot = self.active.borrow().vacant_key();
+        // Reserve the slot first and fill it last: nothing between the two runs user code
+        // (the borrow is held), and if anything panics in between, no slot is left behind.
+        let mut active = self.active.borrow_mut();
+        let entry = active.vacant_entry();
+        let slot = entry.key();
         let local = self
             .this
             .upgrade()
@@ -130,8 +133,8 @@ impl Local {
                 .propagate_panic(true)
                 .spawn_unchecked(move |_| future, schedule)
         };
-        let inserted = self.active.borrow_mut().insert(runnable.waker());
-        debug_assert_eq!(inserted, slot);
+        entry.insert(runnable.waker());
+        drop(active);
         self.push(runnable);
         Task::new(task)
     }
@@ -179,12 +182,17 @@ impl Local {
     }
 
     /// Moves tasks woken on other threads into the run queue.
-    #[inline]
+    #[inline(always)]
     fn drain_inbox(&self) -> usize {
         // The common case, nothing from other threads, is one load: no borrow, no call.
         if !self.shared.inbox.has_pending() {
             return 0;
         }
+        self.drain_inbox_slow()
+    }
+
+    #[cold]
+    fn drain_inbox_slow(&self) -> usize {
         let mut spare = self.spare.borrow_mut();
         let n = self.shared.inbox.drain(&mut spare);
         if n > 0 {
@@ -384,10 +392,18 @@ impl Wake for MainSignal {
         self.wake_by_ref();
     }
 
+    #[inline]
     fn wake_by_ref(self: &Arc<Self>) {
+        if self.shared.owner == thread_id() && !self.shared.inbox.is_sleeping() {
+            // The owner wakes its own `block_on` future while running (a task it polls
+            // finished, say): it reads the flag itself before it could sleep, and only it
+            // can start a sleep. No fence, no locked instruction.
+            self.woken.store(true, Ordering::Relaxed);
+            return;
+        }
         // SeqCst store, then the state load in `signal`: the remote half of the sleep
-        // handshake (see `inbox.rs`). On the owner thread the owner is awake, so this costs
-        // no syscall.
+        // handshake (see `inbox.rs`). An owner idle inside a host's loop (embedding) is
+        // notified like a remote waker would.
         self.woken.store(true, Ordering::SeqCst);
         self.shared.signal();
     }

@@ -70,10 +70,16 @@ fn set_mode(mode: Mode) {
 /// ```
 #[inline]
 pub fn now() -> Instant {
-    if REAL.try_with(Cell::get).unwrap_or(true) {
+    if is_real() {
         return Instant::now();
     }
     now_virtual()
+}
+
+/// Whether this thread's clock is the real one (not paused, never paused).
+#[inline]
+pub(crate) fn is_real() -> bool {
+    REAL.try_with(Cell::get).unwrap_or(true)
 }
 
 #[cold]

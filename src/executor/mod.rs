@@ -316,8 +316,7 @@ fn drive<F: Future>(
         }
         polled = 0;
         if poll_main_now {
-            if let Poll::Ready(output) = poll_main(local, future.as_mut(), &wake.waker, location)
-            {
+            if let Poll::Ready(output) = poll_main(local, future.as_mut(), &wake.waker, location) {
                 return output;
             }
             polled = 1;

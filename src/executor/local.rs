@@ -7,9 +7,10 @@
 //!   after checking the thread, see `shared.rs`).
 //! - No `RefCell` borrow is held while user code runs (polling a task, dropping a future or a
 //!   waker): the queue is borrowed only to push or pop one `Runnable`.
-//! - `active` holds one waker per live future (see `task.rs`). Shutdown wakes them all, so
-//!   every live task's `Runnable` lands in the queue or the inbox, and drops `Runnable`s until
-//!   `active` is empty. A `Runnable` that a foreign thread is still handing over arrives in the
+//! - `active` holds one waker per live future that has been polled at least once (see
+//!   `task.rs`); a live future never polled has its `Runnable` in the run queue. Shutdown
+//!   wakes every tracked one, so every live task's `Runnable` lands in the queue or the inbox,
+//!   and drops `Runnable`s until `live` is 0. A `Runnable` that a foreign thread is still handing over arrives in the
 //!   inbox a moment later; shutdown waits for it rather than leaving its future undropped.
 
 use std::cell::{Cell, RefCell, RefMut};
@@ -26,7 +27,7 @@ use slab::Slab;
 
 use super::current::thread_id;
 use super::shared::{Shared, schedule};
-use super::task::{NAMED, NAMED_SLOT, Task, TaskFuture, TaskId, TaskMeta};
+use super::task::{NAMED, NAMED_SLOT, Task, TaskFuture, TaskId, TaskMeta, UNTRACKED};
 use crate::diag::{Counters, PollSlot, Polling};
 use crate::reactor::Reactor;
 
@@ -41,8 +42,11 @@ pub(crate) const REACTOR_INTERVAL: usize = 128;
 /// The executor state that lives on the owner thread.
 pub(crate) struct Local {
     queue: RefCell<VecDeque<Runnable<TaskMeta>>>,
-    /// One waker per live future, keyed by the slot its `TaskFuture` remembers.
+    /// One waker per live future that has been polled (and named tasks), keyed by the slot
+    /// its `TaskFuture` remembers.
     active: RefCell<Slab<Waker>>,
+    /// Live futures: spawned and not yet dropped.
+    live: Cell<usize>,
     /// The ids of named live tasks, by slot (to remove their names when they end).
     named: RefCell<HashMap<usize, u64>>,
     /// The other half of the inbox's double buffer.
@@ -66,6 +70,7 @@ impl Local {
             Local {
                 queue: RefCell::new(VecDeque::new()),
                 active: RefCell::new(Slab::new()),
+                live: Cell::new(0),
                 named: RefCell::new(HashMap::new()),
                 spare: RefCell::new(Vec::new()),
                 since_reactor: Cell::new(0),
@@ -95,24 +100,28 @@ impl Local {
         F: Future + 'a,
         F::Output: 'a,
     {
-        // Reserve the slot first and fill it last: nothing between the two runs user code
-        // (the borrow is held), and if anything panics in between, no slot is left behind.
-        let mut active = self.active.borrow_mut();
-        let entry = active.vacant_entry();
-        let slot = entry.key();
         let local = self
             .this
             .upgrade()
             .expect("a Local is alive while it is borrowed");
         let counters = &self.reactor.counters;
         Counters::add(&counters.tasks_spawned, 1);
+        self.live.set(self.live.get() + 1);
         let mut id = TaskId::new(self.shared.owner, counters.tasks_spawned.get()).0;
-        let mut tagged_slot = slot;
+        // A task enters `active` when its first poll returns `Pending` (see `TaskFuture`):
+        // until then its `Runnable` is in the run queue, where shutdown finds it, and a task
+        // that finishes in its first poll never costs a slab entry and a waker clone. A named
+        // task is tracked at once, under the slot its name is filed by.
+        let mut active = None;
+        let mut tagged_slot = UNTRACKED;
         if let Some(name) = name {
+            let slots = self.active.borrow_mut();
+            let slot = slots.vacant_key();
+            active = Some(slots);
             self.reactor.poll_slot.set_name(id, name);
             self.named.borrow_mut().insert(slot, id);
             id |= NAMED;
-            tagged_slot |= NAMED_SLOT;
+            tagged_slot = slot | NAMED_SLOT;
         }
         let future = TaskFuture::new(future, local, tagged_slot);
         let meta = TaskMeta {
@@ -133,8 +142,9 @@ impl Local {
                 .propagate_panic(true)
                 .spawn_unchecked(move |_| future, schedule)
         };
-        entry.insert(runnable.waker());
-        drop(active);
+        if let Some(mut active) = active {
+            active.insert(runnable.waker());
+        }
         self.push(runnable);
         Task::new(task)
     }
@@ -155,6 +165,10 @@ impl Local {
     #[inline]
     pub(crate) fn forget_task(&self, slot: usize) -> Option<Waker> {
         Counters::add(&self.reactor.counters.tasks_dropped, 1);
+        self.live.set(self.live.get() - 1);
+        if slot == UNTRACKED {
+            return None;
+        }
         let mut slot = slot;
         if slot & NAMED_SLOT != 0 {
             slot &= !NAMED_SLOT;
@@ -173,7 +187,13 @@ impl Local {
 
     /// The number of live tasks.
     pub(crate) fn len(&self) -> usize {
-        self.active.borrow().len()
+        self.live.get()
+    }
+
+    /// Tracks a task whose first poll returned `Pending`: returns its slot in `active`.
+    #[inline(never)]
+    pub(crate) fn track(&self, waker: &Waker) -> usize {
+        self.active.borrow_mut().insert(waker.clone())
     }
 
     /// Whether a task is queued here or in the inbox.
@@ -271,7 +291,7 @@ impl Local {
             if self.drain_inbox() > 0 {
                 continue;
             }
-            if self.active.borrow().is_empty() {
+            if self.live.get() == 0 {
                 break;
             }
             // A live task's `Runnable` is neither queued nor in the inbox: another thread is

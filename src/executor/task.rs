@@ -3,10 +3,15 @@
 //!
 //! # Invariants
 //!
-//! - A task's future is wrapped in [`TaskFuture`], which holds an `Rc<Local>` and the task's
-//!   slot in `Local::active`. The slot is removed exactly when the future is dropped (on
-//!   completion, cancellation or executor shutdown), so `Local::active` is the set of live
-//!   futures, and the `Rc` keeps the run queue alive for as long as a `Runnable` can exist.
+//! - A task's future is wrapped in [`TaskFuture`], which holds an `Rc<Local>` and, once its
+//!   first poll has returned `Pending` (or from the start for a named task), the task's slot
+//!   in `Local::active`, which holds a clone of the task's waker. The slot is removed exactly
+//!   when the future is dropped (on completion, cancellation or executor shutdown), so
+//!   `Local::active` holds every live future that is not waiting, unpolled, in the run queue;
+//!   `Local::live` counts them all. The waker is cloned inside the poll that returns
+//!   `Pending`, so async-task never sees a parked task without a reference (it would free it
+//!   without dropping its future). The `Rc` keeps the run queue alive for as long as a
+//!   `Runnable` can exist.
 //! - Futures are only ever polled and dropped on the owner thread (see `shared.rs`).
 //! - A panic in a future's `Drop` is caught here: async-task would otherwise abort the
 //!   process. The panic hook has already printed it; solo keeps dropping the other tasks.
@@ -43,6 +48,9 @@ pub(crate) const NAMED: u64 = 1 << 63;
 
 /// Set in a [`TaskFuture`]'s slot number when the task has a name to remove when it ends.
 pub(crate) const NAMED_SLOT: usize = 1 << (usize::BITS - 1);
+
+/// A [`TaskFuture`]'s slot number until its first `Pending` (not in `Local::active` yet).
+pub(crate) const UNTRACKED: usize = !NAMED_SLOT;
 
 // SAFETY: `shared` is the only field that is not `Send + Sync`; it points to a `Shared`, which
 // is `Send + Sync`, and is dereferenced only under the conditions documented on the field.
@@ -121,7 +129,7 @@ impl<F> TaskFuture<F> {
 impl<F: Future> Future for TaskFuture<F> {
     type Output = F::Output;
 
-    #[inline]
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         // SAFETY: `future` is structurally pinned: it is never moved out of `self`, and is
         // dropped in place in `Drop`. The other fields are never pinned, and nothing here
@@ -132,6 +140,10 @@ impl<F: Future> Future for TaskFuture<F> {
         let poll = future.poll(cx);
         if poll.is_ready() {
             this.local.task_completed();
+        } else if this.slot == UNTRACKED {
+            // Parked for the first time: from now on only wakers reach this task, so the
+            // executor keeps one to find it at shutdown. (`cx.waker()` is this task's own.)
+            this.slot = this.local.track(cx.waker());
         }
         poll
     }

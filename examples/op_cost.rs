@@ -86,6 +86,9 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let what = args.next().unwrap_or_else(|| "spawn".into());
     let n: u64 = args.next().map_or(10_000, |s| s.parse().expect("a count"));
+    // `sleep_many` only: the longest sleep in ms (50; longer under valgrind, whose slowness
+    // would otherwise let every deadline pass before its first poll).
+    let max_ms: u64 = args.next().map_or(50, |s| s.parse().expect("milliseconds"));
     let ex = solo::LocalExecutor::new();
     match what.as_str() {
         "spawn" => ex.block_on(async {
@@ -168,7 +171,7 @@ fn main() {
                         rng ^= rng >> 12;
                         rng ^= rng << 25;
                         rng ^= rng >> 27;
-                        let ns = rng.wrapping_mul(0x2545_F491_4F6C_DD1D) % 50_000_001;
+                        let ns = rng.wrapping_mul(0x2545_F491_4F6C_DD1D) % (max_ms * 1_000_000 + 1);
                         ex.spawn(solo::time::sleep(Duration::from_nanos(ns)))
                     })
                     .collect();

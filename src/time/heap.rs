@@ -19,7 +19,6 @@
 //!
 //! [`next_deadline`]: TimerHeap::next_deadline
 
-use std::cmp::Ordering;
 use std::task::Waker;
 use std::time::Instant;
 
@@ -35,27 +34,19 @@ pub(crate) struct TimerKey {
     seq: u64,
 }
 
+/// A heap entry (`Copy`, so that sifting moves entries into a hole instead of swapping).
+#[derive(Clone, Copy)]
 struct Entry {
     deadline: Instant,
     seq: u64,
     slot: usize,
 }
 
-impl PartialEq for Entry {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Entry {
+impl Entry {
     /// Earliest deadline first, and among equal deadlines the earliest inserted.
-    fn cmp(&self, other: &Self) -> Ordering {
-        (self.deadline, self.seq).cmp(&(other.deadline, other.seq))
+    #[inline]
+    fn before(&self, other: &Entry) -> bool {
+        (self.deadline, self.seq) < (other.deadline, other.seq)
     }
 }
 
@@ -85,16 +76,15 @@ impl MinHeap {
 
     fn push(&mut self, entry: Entry) {
         self.entries.push(entry);
-        self.sift_up(self.entries.len() - 1);
+        self.sift_up(0, self.entries.len() - 1);
     }
 
     fn pop(&mut self) -> Option<Entry> {
-        let last = self.entries.pop()?;
-        if self.entries.is_empty() {
-            return Some(last);
+        let mut top = self.entries.pop()?;
+        if !self.entries.is_empty() {
+            std::mem::swap(&mut top, &mut self.entries[0]);
+            self.sift_down_to_bottom(0);
         }
-        let top = std::mem::replace(&mut self.entries[0], last);
-        self.sift_down(0);
         Some(top)
     }
 
@@ -106,38 +96,65 @@ impl MinHeap {
         }
     }
 
-    fn sift_up(&mut self, mut i: usize) {
+    /// Moves the entry at `pos` up towards `start` while it is earlier than its parent
+    /// (moving parents down into the hole rather than swapping).
+    fn sift_up(&mut self, start: usize, mut pos: usize) {
         let entries = &mut self.entries;
-        while i > 0 {
-            let parent = (i - 1) / 2;
-            if entries[i] >= entries[parent] {
+        let entry = entries[pos];
+        while pos > start {
+            let parent = (pos - 1) / 2;
+            if !entry.before(&entries[parent]) {
                 break;
             }
-            entries.swap(i, parent);
-            i = parent;
+            entries[pos] = entries[parent];
+            pos = parent;
         }
+        entries[pos] = entry;
     }
 
-    fn sift_down(&mut self, mut i: usize) {
+    /// Moves the entry at `pos` down to where it belongs.
+    fn sift_down(&mut self, mut pos: usize) {
         let entries = &mut self.entries;
         let len = entries.len();
+        let entry = entries[pos];
         loop {
-            let left = 2 * i + 1;
-            if left >= len {
+            let mut child = 2 * pos + 1;
+            if child >= len {
                 break;
             }
-            let right = left + 1;
-            let child = if right < len && entries[right] < entries[left] {
-                right
-            } else {
-                left
-            };
-            if entries[child] >= entries[i] {
+            if child + 1 < len && entries[child + 1].before(&entries[child]) {
+                child += 1;
+            }
+            if !entries[child].before(&entry) {
                 break;
             }
-            entries.swap(i, child);
-            i = child;
+            entries[pos] = entries[child];
+            pos = child;
         }
+        entries[pos] = entry;
+    }
+
+    /// After a pop: the entry at `pos` (the former last one) is usually among the latest, so
+    /// move the hole all the way down choosing the earlier child (one compare per level), then
+    /// sift the entry up from there (as `std`'s `BinaryHeap::pop` does).
+    fn sift_down_to_bottom(&mut self, mut pos: usize) {
+        let start = pos;
+        let entries = &mut self.entries;
+        let end = entries.len();
+        let entry = entries[pos];
+        let mut child = 2 * pos + 1;
+        while child + 1 < end {
+            child += usize::from(entries[child + 1].before(&entries[child]));
+            entries[pos] = entries[child];
+            pos = child;
+            child = 2 * pos + 1;
+        }
+        if child + 1 == end {
+            entries[pos] = entries[child];
+            pos = child;
+        }
+        entries[pos] = entry;
+        self.sift_up(start, pos);
     }
 }
 

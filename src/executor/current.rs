@@ -69,6 +69,7 @@ impl Drop for Enter {
 /// Whether a solo executor is running on this thread right now. Futures that would wait on
 /// the thread's reactor check this before returning `Pending`, so that a solo future polled by
 /// a foreign executor fails loudly instead of hanging.
+#[inline]
 pub(crate) fn in_runtime() -> bool {
     !CURRENT.with(Cell::get).is_null()
 }

@@ -39,7 +39,7 @@ use std::task::{Context, Poll, Waker};
 
 pub use builder::Builder;
 pub(crate) use current::spawn_local_at;
-pub(crate) use current::{Enter, assert_in_runtime, is_current};
+pub(crate) use current::{Enter, assert_in_runtime, in_runtime, is_current};
 pub use current::{block_on, spawn_local};
 pub(crate) use local::{Local, MainLease, MainWake, REACTOR_INTERVAL};
 pub(crate) use shared::Shared;

@@ -9,15 +9,16 @@ use std::time::{Duration, Instant};
 
 use super::clock;
 use super::heap::TimerKey;
-use crate::executor::assert_in_runtime;
+use crate::executor::{assert_in_runtime, in_runtime};
 use crate::reactor::Reactor;
 
 /// Waits until `duration` has elapsed.
 ///
 /// `Duration::MAX` (or any duration past the representable range) never completes and never
-/// overflows. `Duration::ZERO` is ready on the first poll without entering the reactor. (A
-/// non-zero sleep whose deadline passes before its first poll completes at the reactor's next
-/// look at the timers: its first poll does not read the clock again.)
+/// overflows. `Duration::ZERO` is ready on the first poll without entering the reactor. (The
+/// first poll of a non-zero sleep does not read the clock again: it compares the deadline with
+/// the reactor's last reading, so a deadline that passed only after that reading completes at
+/// the reactor's next look at the timers.)
 ///
 /// # Precision
 ///
@@ -39,9 +40,10 @@ use crate::reactor::Reactor;
 pub fn sleep(duration: Duration) -> Sleep {
     let mut sleep = Sleep::new(clock::deadline_after(clock::now(), duration));
     // A sleep of a non-zero duration was not due when it was created: on the real clock its
-    // first poll registers the timer without a second clock read. Should the deadline pass
-    // before that poll, the reactor fires it at its next turn (never early). The test clock
-    // (cheap to read) is always read, so that `advance` before a first poll stays exact.
+    // first poll compares the deadline with the reactor's last clock reading instead of
+    // reading the clock again. Should the deadline pass between that reading and the poll,
+    // the reactor fires it at its next turn (never early). The test clock (cheap to read) is
+    // always read, so that `advance` before a first poll stays exact.
     sleep.check_due = duration.is_zero();
     sleep
 }
@@ -158,8 +160,7 @@ impl Sleep {
         }
     }
 
-    fn register(&mut self, cx: &Context<'_>) {
-        let reactor = Reactor::current().unwrap_or_else(|e| panic!("solo: {e}"));
+    fn register(&mut self, reactor: Rc<Reactor>, cx: &Context<'_>) {
         let key = reactor
             .timers
             .borrow_mut()
@@ -190,11 +191,23 @@ impl Future for Sleep {
                 Poll::Pending
             }
             None => {
-                if (self.check_due || !clock::is_real()) && self.deadline <= clock::now() {
+                if !self.check_due && clock::is_real() && in_runtime() {
+                    // Not due when created: compare with the reactor's last reading of the
+                    // clock (earlier than now), which catches a sleep that expired before an
+                    // earlier look at the timers, instead of reading the clock again.
+                    let reactor = Reactor::current().unwrap_or_else(|e| panic!("solo: {e}"));
+                    if self.deadline <= reactor.last_now.get() {
+                        return Poll::Ready(());
+                    }
+                    self.register(reactor, cx);
+                    return Poll::Pending;
+                }
+                if self.deadline <= clock::now() {
                     return Poll::Ready(());
                 }
                 assert_in_runtime("solo::time::Sleep");
-                self.register(cx);
+                let reactor = Reactor::current().unwrap_or_else(|e| panic!("solo: {e}"));
+                self.register(reactor, cx);
                 Poll::Pending
             }
         }

@@ -17,6 +17,9 @@
 //! `sleep` (create a 1 s sleep, poll once, drop), `sleep_100k` (the same with 100k live timers),
 //! `sleep_many` (`n` tasks each sleep a random duration in [0, 50 ms], as in
 //! `benches/timers.rs`; prints the process CPU time per timer too).
+//!
+//! With `OP_COST_NO_SLOW_POLL=1` in the environment, slow-poll detection is off (to measure
+//! what its per-poll marker costs). Every run prints its wall time per operation.
 
 use std::cell::Cell;
 use std::future::{Future, poll_fn};
@@ -89,7 +92,11 @@ fn main() {
     // `sleep_many` only: the longest sleep in ms (50; longer under valgrind, whose slowness
     // would otherwise let every deadline pass before its first poll).
     let max_ms: u64 = args.next().map_or(50, |s| s.parse().expect("milliseconds"));
+    if std::env::var_os("OP_COST_NO_SLOW_POLL").is_some() {
+        solo::diag::set_slow_poll_threshold(None);
+    }
     let ex = solo::LocalExecutor::new();
+    let start = std::time::Instant::now();
     match what.as_str() {
         "spawn" => ex.block_on(async {
             for i in 0..n {
@@ -187,4 +194,8 @@ fn main() {
         }
         other => panic!("unknown workload {other:?}"),
     }
+    eprintln!(
+        "{what}: {:.1} ns per operation (wall)",
+        start.elapsed().as_nanos() as f64 / n as f64
+    );
 }

@@ -10,13 +10,16 @@
 //! callgrind_annotate --inclusive=yes cg.spawn.20000 | head -40
 //! ```
 //!
-//! `SOLO_SLOW_POLL=off` turns slow-poll detection off, to measure what it costs.
-//!
 //! Workloads (each runs `n` operations on one `LocalExecutor`):
 //! `spawn` (spawn + await one task), `spawn_many` (spawn `n`, then await them),
 //! `yield` (100 tasks yield `n / 100` times each), `chain` (each task spawns the next),
 //! `ping_pong` (round trips through a one-place channel), `block_on` (a ready future),
-//! `sleep` (create a 1 s sleep, poll once, drop), `sleep_100k` (the same with 100k live timers).
+//! `sleep` (create a 1 s sleep, poll once, drop), `sleep_100k` (the same with 100k live timers),
+//! `sleep_many` (`n` tasks each sleep a random duration in [0, 50 ms], as in
+//! `benches/timers.rs`; prints the process CPU time per timer too).
+//!
+//! With `OP_COST_NO_SLOW_POLL=1` in the environment, slow-poll detection is off (to measure
+//! what its per-poll marker costs). Every run prints its wall time per operation.
 
 use std::cell::Cell;
 use std::future::{Future, poll_fn};
@@ -70,15 +73,30 @@ async fn poll_once<F: Future>(f: F) {
     .await
 }
 
+/// User + system CPU time of the whole process.
+fn cpu_time() -> Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
+    // SAFETY: `getrusage` fills the struct it is given; RUSAGE_SELF is always valid.
+    let usage = unsafe {
+        assert_eq!(libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()), 0);
+        usage.assume_init()
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let what = args.next().unwrap_or_else(|| "spawn".into());
     let n: u64 = args.next().map_or(10_000, |s| s.parse().expect("a count"));
-    // SOLO_SLOW_POLL=off measures the cost of slow-poll detection (on by default).
-    if std::env::var_os("SOLO_SLOW_POLL").is_some_and(|v| v == "off") {
+    // `sleep_many` only: the longest sleep in ms (50; longer under valgrind, whose slowness
+    // would otherwise let every deadline pass before its first poll).
+    let max_ms: u64 = args.next().map_or(50, |s| s.parse().expect("milliseconds"));
+    if std::env::var_os("OP_COST_NO_SLOW_POLL").is_some() {
         solo::diag::set_slow_poll_threshold(None);
     }
     let ex = solo::LocalExecutor::new();
+    let start = std::time::Instant::now();
     match what.as_str() {
         "spawn" => ex.block_on(async {
             for i in 0..n {
@@ -151,6 +169,33 @@ fn main() {
                 poll_once(solo::time::sleep(Duration::from_secs(1))).await;
             }
         }),
+        "sleep_many" => {
+            let before = cpu_time();
+            ex.block_on(async {
+                let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+                let tasks: Vec<_> = (0..n)
+                    .map(|_| {
+                        rng ^= rng >> 12;
+                        rng ^= rng << 25;
+                        rng ^= rng >> 27;
+                        let ns = rng.wrapping_mul(0x2545_F491_4F6C_DD1D) % (max_ms * 1_000_000 + 1);
+                        ex.spawn(solo::time::sleep(Duration::from_nanos(ns)))
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await;
+                }
+            });
+            let cpu = cpu_time() - before;
+            println!(
+                "{n} timers: {:.0} ns of CPU per timer",
+                cpu.as_nanos() as f64 / n as f64
+            );
+        }
         other => panic!("unknown workload {other:?}"),
     }
+    eprintln!(
+        "{what}: {:.1} ns per operation (wall)",
+        start.elapsed().as_nanos() as f64 / n as f64
+    );
 }

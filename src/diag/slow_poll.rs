@@ -118,6 +118,24 @@ impl PollSlot {
     #[inline]
     pub(crate) fn begin(&self, task: u64, location: &'static Location<'static>) -> Outer {
         let seq = self.seq.load(Relaxed);
+        if seq & 1 == 0 {
+            // Not nested (every task poll): nothing to save.
+            self.task.store(task, Relaxed);
+            self.location
+                .store(location as *const _ as *mut Location<'static>, Relaxed);
+            self.seq.store(seq + 1, Release);
+            return Outer {
+                nested: false,
+                task: 0,
+                location: std::ptr::null_mut(),
+            };
+        }
+        self.begin_nested(seq, task, location)
+    }
+
+    /// `begin` inside another poll (a `block_on` nested in a task).
+    #[cold]
+    fn begin_nested(&self, seq: u64, task: u64, location: &'static Location<'static>) -> Outer {
         let outer = Outer {
             nested: seq & 1 == 1,
             task: self.task.load(Relaxed),
@@ -127,8 +145,7 @@ impl PollSlot {
         self.location
             .store(location as *const _ as *mut Location<'static>, Relaxed);
         // Odd while polling; a nested poll gets a new (odd) number so it is timed on its own.
-        self.seq
-            .store(seq + if outer.nested { 2 } else { 1 }, Release);
+        self.seq.store(seq + 2, Release);
         outer
     }
 

@@ -30,16 +30,20 @@ thread_local! {
 
 /// A process-unique id for the calling thread. Unlike a TLS address it is never reused, and
 /// unlike `std::thread::current()` it works during thread-local destruction.
+#[inline]
 pub(crate) fn thread_id() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    THREAD_ID.with(|id| match id.get() {
-        0 => {
-            let fresh = NEXT.fetch_add(1, Ordering::Relaxed);
-            id.set(fresh);
-            fresh
-        }
+    match THREAD_ID.with(Cell::get) {
+        0 => fresh_thread_id(),
         known => known,
-    })
+    }
+}
+
+#[cold]
+fn fresh_thread_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let fresh = NEXT.fetch_add(1, Ordering::Relaxed);
+    THREAD_ID.with(|id| id.set(fresh));
+    fresh
 }
 
 /// Marks `local` as the executor running on this thread until dropped.
@@ -65,6 +69,7 @@ impl Drop for Enter {
 /// Whether a solo executor is running on this thread right now. Futures that would wait on
 /// the thread's reactor check this before returning `Pending`, so that a solo future polled by
 /// a foreign executor fails loudly instead of hanging.
+#[inline]
 pub(crate) fn in_runtime() -> bool {
     !CURRENT.with(Cell::get).is_null()
 }

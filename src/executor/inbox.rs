@@ -90,6 +90,7 @@ impl<T> Inbox<T> {
     }
 
     /// Whether something was pushed since the last drain (a cheap load, no lock).
+    #[inline]
     pub(crate) fn has_pending(&self) -> bool {
         self.pending.load(SeqCst)
     }
@@ -135,6 +136,7 @@ impl<T> Inbox<T> {
     }
 
     /// Whether the owner is currently between `prepare_sleep` and `wake_up`.
+    #[inline]
     pub(crate) fn is_sleeping(&self) -> bool {
         self.state.load(SeqCst) != AWAKE
     }

@@ -7,13 +7,14 @@
 //!   after checking the thread, see `shared.rs`).
 //! - No `RefCell` borrow is held while user code runs (polling a task, dropping a future or a
 //!   waker): the queue is borrowed only to push or pop one `Runnable`.
-//! - `active` holds one waker per live future (see `task.rs`). Shutdown wakes them all, so
-//!   every live task's `Runnable` lands in the queue or the inbox, and drops `Runnable`s until
-//!   `active` is empty. A `Runnable` that a foreign thread is still handing over arrives in the
+//! - `active` holds one waker per live future that has been polled at least once (see
+//!   `task.rs`); a live future never polled has its `Runnable` in the run queue. Shutdown
+//!   wakes every tracked one, so every live task's `Runnable` lands in the queue or the inbox,
+//!   and drops `Runnable`s until `live` is 0. A `Runnable` that a foreign thread is still handing over arrives in the
 //!   inbox a moment later; shutdown waits for it rather than leaving its future undropped.
 
-use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::cell::{Cell, RefCell, RefMut};
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::panic::Location;
 use std::rc::{Rc, Weak};
@@ -24,8 +25,9 @@ use std::task::{Wake, Waker};
 use async_task::{Builder, Runnable};
 use slab::Slab;
 
+use super::current::thread_id;
 use super::shared::{Shared, schedule};
-use super::task::{NAMED, Task, TaskFuture, TaskId, TaskMeta};
+use super::task::{NAMED, NAMED_SLOT, Task, TaskFuture, TaskId, TaskMeta, UNTRACKED};
 use crate::diag::{Counters, PollSlot, Polling};
 use crate::reactor::Reactor;
 
@@ -40,17 +42,22 @@ pub(crate) const REACTOR_INTERVAL: usize = 128;
 /// The executor state that lives on the owner thread.
 pub(crate) struct Local {
     queue: RefCell<VecDeque<Runnable<TaskMeta>>>,
-    /// One waker per live future, keyed by the slot its `TaskFuture` remembers.
+    /// One waker per live future that has been polled (and named tasks), keyed by the slot
+    /// its `TaskFuture` remembers.
     active: RefCell<Slab<Waker>>,
+    /// Live futures: spawned and not yet dropped.
+    live: Cell<usize>,
+    /// The ids of named live tasks, by slot (to remove their names when they end).
+    named: RefCell<HashMap<usize, u64>>,
     /// The other half of the inbox's double buffer.
     spare: RefCell<Vec<Runnable<TaskMeta>>>,
     /// Task polls since the reactor was last checked.
     pub(crate) since_reactor: Cell<usize>,
-    /// The reusable `block_on` wake flag of the outermost call: a `Cell` rather than a
-    /// `RefCell<Vec>` so that `block_on` of a ready future stays a handful of instructions.
-    signal: Cell<Option<(Arc<MainSignal>, Waker)>>,
-    /// More reusable `block_on` wake flags (one per nesting level in use).
-    signals: RefCell<Vec<(Arc<MainSignal>, Waker)>>,
+    /// The wake flag of the outermost `block_on` call, owned for good: borrowing it is one
+    /// flag check, so `block_on` of a ready future stays a handful of instructions.
+    pub(crate) main_wake: RefCell<MainWake>,
+    /// Reusable wake flags of nested `block_on` calls (one per nesting level in use).
+    spare_wakes: RefCell<Vec<MainWake>>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) reactor: Rc<Reactor>,
     this: Weak<Local>,
@@ -58,16 +65,21 @@ pub(crate) struct Local {
 
 impl Local {
     pub(crate) fn new(reactor: Rc<Reactor>) -> Rc<Local> {
-        Rc::new_cyclic(|this: &Weak<Local>| Local {
-            queue: RefCell::new(VecDeque::new()),
-            active: RefCell::new(Slab::new()),
-            spare: RefCell::new(Vec::new()),
-            since_reactor: Cell::new(0),
-            signal: Cell::new(None),
-            signals: RefCell::new(Vec::new()),
-            shared: Arc::new(Shared::new(this.as_ptr(), reactor.poller().clone())),
-            reactor,
-            this: this.clone(),
+        Rc::new_cyclic(|this: &Weak<Local>| {
+            let shared = Arc::new(Shared::new(this.as_ptr(), reactor.poller().clone()));
+            Local {
+                queue: RefCell::new(VecDeque::new()),
+                active: RefCell::new(Slab::new()),
+                live: Cell::new(0),
+                named: RefCell::new(HashMap::new()),
+                spare: RefCell::new(Vec::new()),
+                since_reactor: Cell::new(0),
+                main_wake: RefCell::new(MainWake::new(&shared)),
+                spare_wakes: RefCell::new(Vec::new()),
+                shared,
+                reactor,
+                this: this.clone(),
+            }
         })
     }
 
@@ -88,23 +100,32 @@ impl Local {
         F: Future + 'a,
         F::Output: 'a,
     {
-        // Reserve the slot first and fill it last: nothing between the two can spawn, and if
-        // anything panics in between, no slot is left behind.
-        let slot = self.active.borrow().vacant_key();
         let local = self
             .this
             .upgrade()
             .expect("a Local is alive while it is borrowed");
         let counters = &self.reactor.counters;
         Counters::add(&counters.tasks_spawned, 1);
+        self.live.set(self.live.get() + 1);
         let mut id = TaskId::new(self.shared.owner, counters.tasks_spawned.get()).0;
+        // A task enters `active` when its first poll returns `Pending` (see `TaskFuture`):
+        // until then its `Runnable` is in the run queue, where shutdown finds it, and a task
+        // that finishes in its first poll never costs a slab entry and a waker clone. A named
+        // task is tracked at once, under the slot its name is filed by.
+        let mut active = None;
+        let mut tagged_slot = UNTRACKED;
         if let Some(name) = name {
+            let slots = self.active.borrow_mut();
+            let slot = slots.vacant_key();
+            active = Some(slots);
             self.reactor.poll_slot.set_name(id, name);
+            self.named.borrow_mut().insert(slot, id);
             id |= NAMED;
+            tagged_slot = slot | NAMED_SLOT;
         }
-        let future = TaskFuture::new(future, local, slot, id);
+        let future = TaskFuture::new(future, local, tagged_slot);
         let meta = TaskMeta {
-            shared: self.shared.clone(),
+            shared: Arc::as_ptr(&self.shared),
             location,
             id,
         };
@@ -121,8 +142,9 @@ impl Local {
                 .propagate_panic(true)
                 .spawn_unchecked(move |_| future, schedule)
         };
-        let inserted = self.active.borrow_mut().insert(runnable.waker());
-        debug_assert_eq!(inserted, slot);
+        if let Some(mut active) = active {
+            active.insert(runnable.waker());
+        }
         self.push(runnable);
         Task::new(task)
     }
@@ -138,11 +160,22 @@ impl Local {
         }
     }
 
-    /// Called when a live future is dropped; returns its waker for the caller to drop.
-    pub(crate) fn forget_task(&self, slot: usize, id: u64) -> Option<Waker> {
+    /// Called when a live future is dropped (`slot` as its `TaskFuture` holds it); returns its
+    /// waker for the caller to drop.
+    #[inline]
+    pub(crate) fn forget_task(&self, slot: usize) -> Option<Waker> {
         Counters::add(&self.reactor.counters.tasks_dropped, 1);
-        if id & NAMED != 0 {
-            self.reactor.poll_slot.remove_name(id);
+        self.live.set(self.live.get() - 1);
+        if slot == UNTRACKED {
+            return None;
+        }
+        let mut slot = slot;
+        if slot & NAMED_SLOT != 0 {
+            slot &= !NAMED_SLOT;
+            let id = self.named.borrow_mut().remove(&slot);
+            if let Some(id) = id {
+                self.reactor.poll_slot.remove_name(id);
+            }
         }
         self.active.borrow_mut().try_remove(slot)
     }
@@ -154,7 +187,13 @@ impl Local {
 
     /// The number of live tasks.
     pub(crate) fn len(&self) -> usize {
-        self.active.borrow().len()
+        self.live.get()
+    }
+
+    /// Tracks a task whose first poll returned `Pending`: returns its slot in `active`.
+    #[inline(never)]
+    pub(crate) fn track(&self, waker: &Waker) -> usize {
+        self.active.borrow_mut().insert(waker.clone())
     }
 
     /// Whether a task is queued here or in the inbox.
@@ -163,12 +202,17 @@ impl Local {
     }
 
     /// Moves tasks woken on other threads into the run queue.
-    #[inline]
+    #[inline(always)]
     fn drain_inbox(&self) -> usize {
         // The common case, nothing from other threads, is one load: no borrow, no call.
         if !self.shared.inbox.has_pending() {
             return 0;
         }
+        self.drain_inbox_slow()
+    }
+
+    #[cold]
+    fn drain_inbox_slow(&self) -> usize {
         let mut spare = self.spare.borrow_mut();
         let n = self.shared.inbox.drain(&mut spare);
         if n > 0 {
@@ -247,7 +291,7 @@ impl Local {
             if self.drain_inbox() > 0 {
                 continue;
             }
-            if self.active.borrow().is_empty() {
+            if self.live.get() == 0 {
                 break;
             }
             // A live task's `Runnable` is neither queued nor in the inbox: another thread is
@@ -256,38 +300,94 @@ impl Local {
         }
     }
 
-    /// A wake flag and its waker for one `block_on` call, reused across calls.
-    #[inline]
-    pub(crate) fn take_signal(&self) -> (Arc<MainSignal>, Waker) {
-        if let Some(pair) = self.signal.take() {
-            return pair;
-        }
-        if let Some(pair) = self.signals.borrow_mut().pop() {
-            return pair;
-        }
-        let signal = Arc::new(MainSignal {
-            woken: AtomicBool::new(false),
-            shared: self.shared.clone(),
-        });
-        let waker = Waker::from(signal.clone());
-        (signal, waker)
-    }
-
-    /// Returns a `block_on` wake flag for reuse, unless a clone of its waker is still out
-    /// there (a late wake would then set the flag of an unrelated `block_on`).
-    #[inline]
-    pub(crate) fn put_signal(&self, signal: Arc<MainSignal>, waker: Waker) {
-        // Our `Arc` plus the one inside `waker`: no other clone exists, and none can be made
-        // without `waker`, which we hold.
-        if Arc::strong_count(&signal) == 2 {
-            signal.woken.store(false, Ordering::Relaxed);
-            if let Some(older) = self.signal.replace(Some((signal, waker))) {
-                self.signals.borrow_mut().push(older);
-            }
+    /// A spare wake flag for a nested `block_on` call (the outermost call uses `main_wake`).
+    #[cold]
+    pub(crate) fn lease_spare_wake(&self) -> SpareLease<'_> {
+        let spare = self.spare_wakes.borrow_mut().pop();
+        let wake = spare.unwrap_or_else(|| MainWake::new(&self.shared));
+        SpareLease {
+            local: self,
+            wake: Some(wake),
         }
     }
 }
 
+/// A `block_on` call's wake flag and the waker that sets it.
+pub(crate) struct MainWake {
+    pub(crate) signal: Arc<MainSignal>,
+    pub(crate) waker: Waker,
+}
+
+impl MainWake {
+    fn new(shared: &Arc<Shared>) -> MainWake {
+        let signal = Arc::new(MainSignal {
+            woken: AtomicBool::new(false),
+            shared: shared.clone(),
+        });
+        let waker = Waker::from(signal.clone());
+        MainWake { signal, waker }
+    }
+
+    /// Readies the flag for the next `block_on` call. Returns `false` if a clone of the waker
+    /// is still out there: a late wake would then set the flag of an unrelated call, so the
+    /// flag must not be reused.
+    #[inline]
+    fn reset(&self) -> bool {
+        // Our `Arc` plus the one inside `waker`: no other clone exists, and none can be made
+        // without `waker`, which we hold.
+        if Arc::strong_count(&self.signal) != 2 {
+            return false;
+        }
+        if self.signal.woken.load(Ordering::Relaxed) {
+            self.signal.woken.store(false, Ordering::Relaxed);
+        }
+        true
+    }
+
+    #[cold]
+    fn renew(&mut self) {
+        *self = MainWake::new(&self.signal.shared);
+    }
+}
+
+/// The executor's own wake flag, lent to the outermost `block_on` call; readied for reuse on
+/// every exit, panics included.
+pub(crate) struct MainLease<'l>(pub(crate) RefMut<'l, MainWake>);
+
+impl Drop for MainLease<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if !self.0.reset() {
+            self.0.renew();
+        }
+    }
+}
+
+/// A spare wake flag lent to a nested `block_on` call; given back (and readied for reuse) on
+/// every exit, panics included.
+pub(crate) struct SpareLease<'l> {
+    local: &'l Local,
+    /// `None` only inside `Drop`.
+    wake: Option<MainWake>,
+}
+
+impl SpareLease<'_> {
+    pub(crate) fn wake(&self) -> &MainWake {
+        self.wake
+            .as_ref()
+            .expect("a spare wake is taken only in Drop")
+    }
+}
+
+impl Drop for SpareLease<'_> {
+    fn drop(&mut self) {
+        if let Some(wake) = self.wake.take() {
+            if wake.reset() {
+                self.local.spare_wakes.borrow_mut().push(wake);
+            }
+        }
+    }
+}
 /// The wake flag of one `block_on` call's future.
 pub(crate) struct MainSignal {
     woken: AtomicBool,
@@ -312,10 +412,18 @@ impl Wake for MainSignal {
         self.wake_by_ref();
     }
 
+    #[inline]
     fn wake_by_ref(self: &Arc<Self>) {
+        if self.shared.owner == thread_id() && !self.shared.inbox.is_sleeping() {
+            // The owner wakes its own `block_on` future while running (a task it polls
+            // finished, say): it reads the flag itself before it could sleep, and only it
+            // can start a sleep. No fence, no locked instruction.
+            self.woken.store(true, Ordering::Relaxed);
+            return;
+        }
         // SeqCst store, then the state load in `signal`: the remote half of the sleep
-        // handshake (see `inbox.rs`). On the owner thread the owner is awake, so this costs
-        // no syscall.
+        // handshake (see `inbox.rs`). An owner idle inside a host's loop (embedding) is
+        // notified like a remote waker would.
         self.woken.store(true, Ordering::SeqCst);
         self.shared.signal();
     }

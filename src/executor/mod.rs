@@ -33,16 +33,16 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::Location;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 pub use builder::Builder;
 pub(crate) use current::spawn_local_at;
-pub(crate) use current::{Enter, assert_in_runtime, is_current};
+pub(crate) use current::{Enter, assert_in_runtime, in_runtime, is_current};
 pub use current::{block_on, spawn_local};
-pub(crate) use local::{Local, MainSignal, REACTOR_INTERVAL};
+pub(crate) use local::{Local, MainLease, MainWake, REACTOR_INTERVAL};
 pub(crate) use shared::Shared;
 pub use task::{Task, TaskId};
 pub use yield_now::{YieldNow, yield_now};
@@ -186,53 +186,24 @@ impl<'a> LocalExecutor<'a> {
     ) -> F::Output {
         let local = &*self.local;
         let _enter = Enter::new(local);
-        let guard = SignalGuard::new(local);
-        let Some((signal, waker)) = &guard.pair else {
-            unreachable!("the pair is taken only in Drop")
-        };
-        let mut cx = Context::from_waker(waker);
         let mut future = pin!(future);
-        let mut poll_main = true;
-        loop {
-            let mut polled = 0;
-            if poll_main {
-                let slot = PollSlot::enabled().then_some(&*local.reactor.poll_slot);
-                let timing = Polling::start(slot, 0, location);
-                let poll = future.as_mut().poll(&mut cx);
-                drop(timing);
-                if let Poll::Ready(output) = poll {
-                    return output;
-                }
-                // The main future's poll counts like a task's: a main future that keeps
-                // waking itself must not keep I/O and timers from ever being checked.
-                polled = 1;
+        // Fast path, for the outermost call: poll once with the executor's own wake flag and
+        // return if the future is ready at once. No syscall, no clock read, no queue work.
+        if let Ok(main) = local.main_wake.try_borrow_mut() {
+            let main = MainLease(main);
+            let poll = poll_main(local, future.as_mut(), &main.0.waker, location);
+            if let Poll::Ready(output) = poll {
+                return output;
             }
-            polled += local.run_batch(REACTOR_INTERVAL);
-            poll_main = signal.take();
-            if poll_main || local.has_ready() {
-                // Busy: look at I/O and timers only every REACTOR_INTERVAL polls.
-                let since = local.since_reactor.get() + polled;
-                if since >= REACTOR_INTERVAL {
-                    local.since_reactor.set(0);
-                    local.reactor.react(React::NoBlock);
-                } else {
-                    local.since_reactor.set(since);
-                }
-                continue;
-            }
-            // Idle: sleep in the reactor, unless a remote wake races in (see inbox.rs).
-            local.since_reactor.set(0);
-            let inbox = &local.shared.inbox;
-            if inbox.prepare_sleep(|| signal.is_set()) {
-                // Awake again before the wakers run: an owner-thread wake while "sleeping"
-                // would notify the poller (see `Local::push`), one eventfd write and drain
-                // per I/O wake-up.
-                local.reactor.react_then(React::Block, || {
-                    inbox.wake_up();
-                });
-            }
-            poll_main = signal.take();
+            return drive(local, future, &main.0, location);
         }
+        // Nested in another `block_on` of this executor.
+        let spare = local.lease_spare_wake();
+        let poll = poll_main(local, future.as_mut(), &spare.wake().waker, location);
+        if let Poll::Ready(output) = poll {
+            return output;
+        }
+        drive(local, future, spare.wake(), location)
     }
 
     /// Runs ready tasks (and due timers and ready I/O) until none is ready. Never blocks.
@@ -294,6 +265,70 @@ impl<'a> LocalExecutor<'a> {
     }
 }
 
+/// Polls a `block_on` future once, marked as a poll for the slow-poll monitor.
+#[inline(always)]
+fn poll_main<F: Future>(
+    local: &Local,
+    future: Pin<&mut F>,
+    waker: &Waker,
+    location: &'static Location<'static>,
+) -> Poll<F::Output> {
+    let slot = PollSlot::enabled().then_some(&*local.reactor.poll_slot);
+    let timing = Polling::start(slot, 0, location);
+    let poll = future.poll(&mut Context::from_waker(waker));
+    drop(timing);
+    poll
+}
+
+/// The `block_on` loop, after a first poll of the future returned `Pending`: runs the tasks,
+/// the reactor and the timers until the future is ready.
+#[inline(never)]
+fn drive<F: Future>(
+    local: &Local,
+    mut future: Pin<&mut F>,
+    wake: &MainWake,
+    location: &'static Location<'static>,
+) -> F::Output {
+    let signal = &*wake.signal;
+    // The first poll (in `block_on_at`) counts like a task's: a main future that keeps waking
+    // itself must not keep I/O and timers from ever being checked.
+    let mut polled = 1;
+    loop {
+        polled += local.run_batch(REACTOR_INTERVAL);
+        let mut poll_main_now = signal.take();
+        if poll_main_now || local.has_ready() {
+            // Busy: look at I/O and timers only every REACTOR_INTERVAL polls.
+            let since = local.since_reactor.get() + polled;
+            if since >= REACTOR_INTERVAL {
+                local.since_reactor.set(0);
+                local.reactor.react(React::NoBlock);
+            } else {
+                local.since_reactor.set(since);
+            }
+        } else {
+            // Idle: sleep in the reactor, unless a remote wake races in (see inbox.rs).
+            local.since_reactor.set(0);
+            let inbox = &local.shared.inbox;
+            if inbox.prepare_sleep(|| signal.is_set()) {
+                // Awake again before the wakers run: an owner-thread wake while "sleeping"
+                // would notify the poller (see `Local::push`), one eventfd write and drain
+                // per I/O wake-up.
+                local.reactor.react_then(React::Block, || {
+                    inbox.wake_up();
+                });
+            }
+            poll_main_now = signal.take();
+        }
+        polled = 0;
+        if poll_main_now {
+            if let Poll::Ready(output) = poll_main(local, future.as_mut(), &wake.waker, location) {
+                return output;
+            }
+            polled = 1;
+        }
+    }
+}
+
 impl Default for LocalExecutor<'_> {
     fn default() -> Self {
         Self::new()
@@ -314,32 +349,6 @@ impl fmt::Debug for LocalExecutor<'_> {
         f.debug_struct("LocalExecutor")
             .field("tasks", &self.len())
             .finish_non_exhaustive()
-    }
-}
-
-/// Lends a `block_on` call a reusable wake flag and gives it back on every exit, panics
-/// included.
-struct SignalGuard<'l> {
-    local: &'l Local,
-    pair: Option<(Arc<MainSignal>, Waker)>,
-}
-
-impl<'l> SignalGuard<'l> {
-    #[inline]
-    fn new(local: &'l Local) -> Self {
-        SignalGuard {
-            local,
-            pair: Some(local.take_signal()),
-        }
-    }
-}
-
-impl Drop for SignalGuard<'_> {
-    #[inline]
-    fn drop(&mut self) {
-        if let Some((signal, waker)) = self.pair.take() {
-            self.local.put_signal(signal, waker);
-        }
     }
 }
 

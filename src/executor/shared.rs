@@ -3,8 +3,10 @@
 //!
 //! # Invariants
 //!
-//! - Every task's metadata holds an `Arc<Shared>`, so `Shared` lives as long as any task,
-//!   waker or `Task` handle of its executor, even after the executor is dropped.
+//! - Every task's metadata points to its executor's `Shared`, which is alive while the task's
+//!   future is (the future holds an `Rc<Local>`, `Local` an `Arc<Shared>`). It is read only
+//!   by [`schedule`], which async-task calls only for a task whose future is alive; a foreign
+//!   thread takes its own `Arc` before handing the task over.
 //! - `local` points into the executor's `Rc<Local>` and is dereferenced **only on the owner
 //!   thread** (checked with [`thread_id`]). It is valid whenever [`schedule`] runs there:
 //!   `schedule` is only ever handed a `Runnable`, a `Runnable` exists only while its future is
@@ -90,20 +92,31 @@ impl Shared {
 
 /// The schedule function of every solo task. Zero-sized, so async-task does not clone a waker
 /// around each call; the executor is found through the task's metadata instead.
+#[inline]
 pub(crate) fn schedule(runnable: Runnable<TaskMeta>) {
-    let meta = runnable.metadata();
-    if meta.shared.owner == thread_id() {
+    let ptr = runnable.metadata().shared;
+    // SAFETY: we hold a `Runnable`, so the task's future is alive (async-task schedules only
+    // tasks whose future is alive) and cannot be dropped while we hold it; the future holds
+    // an `Rc<Local>`, which holds an `Arc<Shared>`: `ptr` is valid for this call up to the
+    // hand-over of the `Runnable` (see `TaskMeta::shared`).
+    let shared = unsafe { &*ptr };
+    if shared.owner == thread_id() {
         // SAFETY: we are on the owner thread and hold a `Runnable`, so the future is alive and
         // holds an `Rc<Local>`: `local` is valid (module invariants). `Local` is `!Sync` but
         // this thread is its owner, so a shared borrow is sound. The `Local` outlives the
         // call: the queued `Runnable` keeps it alive, and only this (busy) thread could run
         // or drop that `Runnable`.
-        let local = unsafe { &*meta.shared.local };
+        let local = unsafe { &*shared.local };
         local.push(runnable);
     } else {
         // Keep `Shared` alive ourselves: once the push lands, the owner may run and destroy
-        // the task (and with it the metadata's `Arc`) before we notify.
-        let shared = meta.shared.clone();
+        // the task (and with it the `Local` that owns `Shared`) before we notify.
+        // SAFETY: `ptr` came from `Arc::as_ptr` of a live `Arc<Shared>` (see above), so one
+        // more strong reference may be taken; `from_raw` adopts it.
+        let shared = unsafe {
+            Arc::increment_strong_count(ptr);
+            Arc::from_raw(ptr)
+        };
         if shared.inbox.push(runnable) {
             shared.notify();
         }

@@ -3,10 +3,15 @@
 //!
 //! # Invariants
 //!
-//! - A task's future is wrapped in [`TaskFuture`], which holds an `Rc<Local>` and the task's
-//!   slot in `Local::active`. The slot is removed exactly when the future is dropped (on
-//!   completion, cancellation or executor shutdown), so `Local::active` is the set of live
-//!   futures, and the `Rc` keeps the run queue alive for as long as a `Runnable` can exist.
+//! - A task's future is wrapped in [`TaskFuture`], which holds an `Rc<Local>` and, once its
+//!   first poll has returned `Pending` (or from the start for a named task), the task's slot
+//!   in `Local::active`, which holds a clone of the task's waker. The slot is removed exactly
+//!   when the future is dropped (on completion, cancellation or executor shutdown), so
+//!   `Local::active` holds every live future that is not waiting, unpolled, in the run queue;
+//!   `Local::live` counts them all. The waker is cloned inside the poll that returns
+//!   `Pending`, so async-task never sees a parked task without a reference (it would free it
+//!   without dropping its future). The `Rc` keeps the run queue alive for as long as a
+//!   `Runnable` can exist.
 //! - Futures are only ever polled and dropped on the owner thread (see `shared.rs`).
 //! - A panic in a future's `Drop` is caught here: async-task would otherwise abort the
 //!   process. The panic hook has already printed it; solo keeps dropping the other tasks.
@@ -17,7 +22,6 @@ use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use super::local::Local;
@@ -26,7 +30,13 @@ use super::shared::Shared;
 /// What every solo task carries in its header.
 pub(crate) struct TaskMeta {
     /// The executor's cross-thread half; the schedule function finds the queue through it.
-    pub(crate) shared: Arc<Shared>,
+    ///
+    /// A plain pointer, not an `Arc` (no atomic increment per spawn and decrement per task
+    /// drop): it is valid while the task's future is alive, because the future
+    /// ([`TaskFuture`]) holds an `Rc<Local>` and `Local` holds an `Arc<Shared>`. Only
+    /// `schedule` dereferences it, and async-task calls `schedule` only while the future is
+    /// alive (never for a completed or closed task whose future is gone).
+    pub(crate) shared: *const Shared,
     /// Where the task was spawned (`#[track_caller]`), for diagnostics.
     pub(crate) location: &'static Location<'static>,
     /// The task's id (see [`TaskId`]).
@@ -35,6 +45,18 @@ pub(crate) struct TaskMeta {
 
 /// Set in a task id when the task has a name in its thread's name table.
 pub(crate) const NAMED: u64 = 1 << 63;
+
+/// Set in a [`TaskFuture`]'s slot number when the task has a name to remove when it ends.
+pub(crate) const NAMED_SLOT: usize = 1 << (usize::BITS - 1);
+
+/// A [`TaskFuture`]'s slot number until its first `Pending` (not in `Local::active` yet).
+pub(crate) const UNTRACKED: usize = !NAMED_SLOT;
+
+// SAFETY: `shared` is the only field that is not `Send + Sync`; it points to a `Shared`, which
+// is `Send + Sync`, and is dereferenced only under the conditions documented on the field.
+unsafe impl Send for TaskMeta {}
+// SAFETY: as above.
+unsafe impl Sync for TaskMeta {}
 
 /// A task's id: unique in the process (the spawning thread and a per-thread sequence).
 ///
@@ -85,22 +107,21 @@ impl fmt::Display for TaskId {
     }
 }
 
-/// The future async-task stores: the user's future plus liveness tracking.
+/// The future async-task stores: the user's future plus liveness tracking (16 bytes on top of
+/// the user's future).
 pub(crate) struct TaskFuture<F> {
     future: ManuallyDrop<F>,
     local: Rc<Local>,
+    /// The task's slot in `Local::active`, with [`NAMED_SLOT`] set if the task has a name.
     slot: usize,
-    /// The task id, with [`NAMED`] set if its name must be removed when it ends.
-    id: u64,
 }
 
 impl<F> TaskFuture<F> {
-    pub(crate) fn new(future: F, local: Rc<Local>, slot: usize, id: u64) -> Self {
+    pub(crate) fn new(future: F, local: Rc<Local>, slot: usize) -> Self {
         TaskFuture {
             future: ManuallyDrop::new(future),
             local,
             slot,
-            id,
         }
     }
 }
@@ -108,6 +129,7 @@ impl<F> TaskFuture<F> {
 impl<F: Future> Future for TaskFuture<F> {
     type Output = F::Output;
 
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         // SAFETY: `future` is structurally pinned: it is never moved out of `self`, and is
         // dropped in place in `Drop`. The other fields are never pinned, and nothing here
@@ -118,6 +140,10 @@ impl<F: Future> Future for TaskFuture<F> {
         let poll = future.poll(cx);
         if poll.is_ready() {
             this.local.task_completed();
+        } else if this.slot == UNTRACKED {
+            // Parked for the first time: from now on only wakers reach this task, so the
+            // executor keeps one to find it at shutdown. (`cx.waker()` is this task's own.)
+            this.slot = this.local.track(cx.waker());
         }
         poll
     }
@@ -127,7 +153,7 @@ impl<F> Drop for TaskFuture<F> {
     fn drop(&mut self) {
         // Take the waker out first and drop it after the borrow ends: dropping a waker runs
         // async-task code, never ours, but borrows must not span foreign code on principle.
-        let waker = self.local.forget_task(self.slot, self.id);
+        let waker = self.local.forget_task(self.slot);
         drop(waker);
         let future = &mut self.future;
         // SAFETY: `future` is dropped exactly once, here, and never used afterwards.

@@ -67,6 +67,9 @@ pub(crate) struct Reactor {
     generation: Cell<u32>,
     waiter: RefCell<sys::Waiter>,
     pub(crate) timers: RefCell<TimerHeap>,
+    /// The real clock's reading when timers were last fired (never later than now): a
+    /// first poll of a `Sleep` compares its deadline with it instead of reading the clock.
+    pub(crate) last_now: Cell<Instant>,
     /// Wakers collected during one `react`, woken after all borrows end.
     to_wake: RefCell<Vec<Waker>>,
     /// This thread's runtime statistics.
@@ -86,6 +89,7 @@ impl Reactor {
             generation: Cell::new(0),
             waiter: RefCell::new(sys::Waiter::new()),
             timers: RefCell::new(TimerHeap::new()),
+            last_now: Cell::new(Instant::now()),
             to_wake: RefCell::new(Vec::new()),
             counters: Counters::default(),
             poll_slot: PollSlot::new(),
@@ -239,6 +243,9 @@ impl Reactor {
     }
 
     fn fire_due(&self, now: Instant, wake: &mut Vec<Waker>) {
+        if clock::is_real() {
+            self.last_now.set(now);
+        }
         self.timers
             .borrow_mut()
             .fire_due(now, |_, w| wake.extend(w));

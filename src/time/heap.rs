@@ -12,10 +12,13 @@
 //! and the heap is rebuilt without garbage once garbage outnumbers live entries (amortised
 //! O(1) per cancellation). A million sleeps created and dropped keep memory flat.
 //!
+//! A cancelled timer whose entry is still the heap's last one (it sorted after every other
+//! entry when it was inserted and nothing was pushed since: the common "sleep created,
+//! polled once, dropped" of a timeout that did not fire) is removed at once, in O(1), and
+//! leaves no garbage.
+//!
 //! [`next_deadline`]: TimerHeap::next_deadline
 
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 use std::task::Waker;
 use std::time::Instant;
 
@@ -31,28 +34,127 @@ pub(crate) struct TimerKey {
     seq: u64,
 }
 
+/// A heap entry (`Copy`, so that sifting moves entries into a hole instead of swapping).
+#[derive(Clone, Copy)]
 struct Entry {
     deadline: Instant,
     seq: u64,
     slot: usize,
 }
 
-impl PartialEq for Entry {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
+impl Entry {
+    /// Earliest deadline first, and among equal deadlines the earliest inserted.
+    #[inline]
+    fn before(&self, other: &Entry) -> bool {
+        (self.deadline, self.seq) < (other.deadline, other.seq)
     }
 }
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
+
+/// A binary min-heap of entries in a `Vec` (index 0 is the earliest). Our own rather than
+/// `std`'s `BinaryHeap` for one operation the latter lacks: removing the last element.
+struct MinHeap {
+    entries: Vec<Entry>,
 }
-impl Ord for Entry {
-    /// Reversed, so that `BinaryHeap` (a max-heap) pops the earliest deadline first, and among
-    /// equal deadlines the earliest inserted.
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.deadline, other.seq).cmp(&(self.deadline, self.seq))
+
+impl MinHeap {
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn peek(&self) -> Option<&Entry> {
+        self.entries.first()
+    }
+
+    fn last(&self) -> Option<&Entry> {
+        self.entries.last()
+    }
+
+    /// Removes the last element (which keeps the heap property).
+    fn pop_last(&mut self) {
+        self.entries.pop();
+    }
+
+    fn push(&mut self, entry: Entry) {
+        self.entries.push(entry);
+        self.sift_up(0, self.entries.len() - 1);
+    }
+
+    fn pop(&mut self) -> Option<Entry> {
+        let mut top = self.entries.pop()?;
+        if !self.entries.is_empty() {
+            std::mem::swap(&mut top, &mut self.entries[0]);
+            self.sift_down_to_bottom(0);
+        }
+        Some(top)
+    }
+
+    fn retain(&mut self, keep: impl FnMut(&Entry) -> bool) {
+        self.entries.retain(keep);
+        // Heapify, bottom-up.
+        for i in (0..self.entries.len() / 2).rev() {
+            self.sift_down(i);
+        }
+    }
+
+    /// Moves the entry at `pos` up towards `start` while it is earlier than its parent
+    /// (moving parents down into the hole rather than swapping).
+    fn sift_up(&mut self, start: usize, mut pos: usize) {
+        let entries = &mut self.entries;
+        let entry = entries[pos];
+        while pos > start {
+            let parent = (pos - 1) / 2;
+            if !entry.before(&entries[parent]) {
+                break;
+            }
+            entries[pos] = entries[parent];
+            pos = parent;
+        }
+        entries[pos] = entry;
+    }
+
+    /// Moves the entry at `pos` down to where it belongs.
+    fn sift_down(&mut self, mut pos: usize) {
+        let entries = &mut self.entries;
+        let len = entries.len();
+        let entry = entries[pos];
+        loop {
+            let mut child = 2 * pos + 1;
+            if child >= len {
+                break;
+            }
+            if child + 1 < len && entries[child + 1].before(&entries[child]) {
+                child += 1;
+            }
+            if !entries[child].before(&entry) {
+                break;
+            }
+            entries[pos] = entries[child];
+            pos = child;
+        }
+        entries[pos] = entry;
+    }
+
+    /// After a pop: the entry at `pos` (the former last one) is usually among the latest, so
+    /// move the hole all the way down choosing the earlier child (one compare per level), then
+    /// sift the entry up from there (as `std`'s `BinaryHeap::pop` does).
+    fn sift_down_to_bottom(&mut self, mut pos: usize) {
+        let start = pos;
+        let entries = &mut self.entries;
+        let end = entries.len();
+        let entry = entries[pos];
+        let mut child = 2 * pos + 1;
+        while child + 1 < end {
+            child += usize::from(entries[child + 1].before(&entries[child]));
+            entries[pos] = entries[child];
+            pos = child;
+            child = 2 * pos + 1;
+        }
+        if child + 1 == end {
+            entries[pos] = entries[child];
+            pos = child;
+        }
+        entries[pos] = entry;
+        self.sift_up(start, pos);
     }
 }
 
@@ -64,7 +166,7 @@ struct Slot {
 
 /// Pending timers of one thread.
 pub(crate) struct TimerHeap {
-    heap: BinaryHeap<Entry>,
+    heap: MinHeap,
     slots: Slab<Slot>,
     next_seq: u64,
     /// Timers that fired (for stats; `next_seq` counts the ones armed).
@@ -74,7 +176,9 @@ pub(crate) struct TimerHeap {
 impl TimerHeap {
     pub(crate) fn new() -> Self {
         TimerHeap {
-            heap: BinaryHeap::new(),
+            heap: MinHeap {
+                entries: Vec::new(),
+            },
             slots: Slab::new(),
             next_seq: 0,
             fired: 0,
@@ -123,7 +227,12 @@ impl TimerHeap {
             return None;
         }
         let slot = self.slots.remove(key.slot);
-        self.maybe_compact();
+        if self.heap.last().is_some_and(|e| e.seq == key.seq) {
+            // Its entry is the last one: remove it now rather than leave garbage.
+            self.heap.pop_last();
+        } else {
+            self.maybe_compact();
+        }
         Some(slot.waker)
     }
 

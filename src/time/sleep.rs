@@ -9,13 +9,16 @@ use std::time::{Duration, Instant};
 
 use super::clock;
 use super::heap::TimerKey;
-use crate::executor::assert_in_runtime;
+use crate::executor::{assert_in_runtime, in_runtime};
 use crate::reactor::Reactor;
 
 /// Waits until `duration` has elapsed.
 ///
 /// `Duration::MAX` (or any duration past the representable range) never completes and never
-/// overflows. `Duration::ZERO` is ready on the first poll without entering the reactor.
+/// overflows. `Duration::ZERO` is ready on the first poll without entering the reactor. (The
+/// first poll of a non-zero sleep does not read the clock again: it compares the deadline with
+/// the reactor's last reading, so a deadline that passed only after that reading completes at
+/// the reactor's next look at the timers.)
 ///
 /// # Precision
 ///
@@ -35,7 +38,14 @@ use crate::reactor::Reactor;
 /// });
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
-    Sleep::new(clock::deadline_after(clock::now(), duration))
+    let mut sleep = Sleep::new(clock::deadline_after(clock::now(), duration));
+    // A sleep of a non-zero duration was not due when it was created: on the real clock its
+    // first poll compares the deadline with the reactor's last clock reading instead of
+    // reading the clock again. Should the deadline pass between that reading and the poll,
+    // the reactor fires it at its next turn (never early). The test clock (cheap to read) is
+    // always read, so that `advance` before a first poll stays exact.
+    sleep.check_due = duration.is_zero();
+    sleep
 }
 
 /// Waits until `deadline`. A deadline in the past is ready on the first poll.
@@ -70,6 +80,10 @@ pub struct Sleep {
     deadline: Instant,
     /// Set while registered in the reactor's heap.
     timer: Option<(Rc<Reactor>, TimerKey)>,
+    /// Whether an unregistered poll reads the clock to return `Ready` at once for a passed
+    /// deadline (`sleep_until`, `reset`, a zero `sleep`), rather than registering the timer
+    /// and letting the reactor fire it.
+    check_due: bool,
 }
 
 impl Sleep {
@@ -77,6 +91,7 @@ impl Sleep {
         Sleep {
             deadline,
             timer: None,
+            check_due: true,
         }
     }
 
@@ -125,6 +140,7 @@ impl Sleep {
     /// ```
     pub fn reset(mut self: Pin<&mut Self>, deadline: Instant) {
         self.deadline = deadline;
+        self.check_due = true;
         if let Some((reactor, key)) = self.timer.take() {
             if deadline <= clock::now() {
                 // Already due: unregister, so the next poll sees the passed deadline and is
@@ -144,8 +160,7 @@ impl Sleep {
         }
     }
 
-    fn register(&mut self, cx: &Context<'_>) {
-        let reactor = Reactor::current().unwrap_or_else(|e| panic!("solo: {e}"));
+    fn register(&mut self, reactor: Rc<Reactor>, cx: &Context<'_>) {
         let key = reactor
             .timers
             .borrow_mut()
@@ -176,11 +191,23 @@ impl Future for Sleep {
                 Poll::Pending
             }
             None => {
+                if !self.check_due && clock::is_real() && in_runtime() {
+                    // Not due when created: compare with the reactor's last reading of the
+                    // clock (earlier than now), which catches a sleep that expired before an
+                    // earlier look at the timers, instead of reading the clock again.
+                    let reactor = Reactor::current().unwrap_or_else(|e| panic!("solo: {e}"));
+                    if self.deadline <= reactor.last_now.get() {
+                        return Poll::Ready(());
+                    }
+                    self.register(reactor, cx);
+                    return Poll::Pending;
+                }
                 if self.deadline <= clock::now() {
                     return Poll::Ready(());
                 }
                 assert_in_runtime("solo::time::Sleep");
-                self.register(cx);
+                let reactor = Reactor::current().unwrap_or_else(|e| panic!("solo: {e}"));
+                self.register(reactor, cx);
                 Poll::Pending
             }
         }

@@ -94,6 +94,33 @@ fn task_blocking_50ms_in_poll_is_reported_once_with_its_spawn_location() {
     }
 }
 
+/// The monitor parks after a second in which no runtime polled anything; the first batch
+/// after that must unpark it, or a slow poll after an idle spell would go unreported.
+#[test]
+fn slow_poll_after_an_idle_spell_that_parked_the_monitor_is_still_reported() {
+    let _w = watchdog("slow poll after idle", 60);
+    let reports = collect_reports();
+    // Idle long enough for the monitor to park (other tests of this binary may keep it
+    // awake; either way the report below must arrive).
+    thread::sleep(Duration::from_millis(2500));
+    let ex = LocalExecutor::new();
+    let task = Builder::new().name("after-idle").spawn(&ex, async {
+        std::thread::sleep(Duration::from_millis(60));
+    });
+    let id = task.id();
+    ex.block_on(task);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !reports
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .any(|r| r.task == Some(id))
+    {
+        assert!(Instant::now() < deadline, "no report after the monitor parked");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn fast_tasks_are_never_reported() {
     let _w = watchdog("fast tasks", 60);

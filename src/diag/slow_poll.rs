@@ -13,8 +13,10 @@
 //!
 //! - The owner thread only stores to its slot; the monitor only loads, and re-reads `seq` to
 //!   discard samples torn by a concurrent poll change (a seqlock read).
-//! - The monitor parks after a second without any busy slot, so an idle program costs no
-//!   wake-ups; the first batch after that unparks it (one futex wake).
+//! - The monitor parks after a second in which no slot polled anything, so an idle program
+//!   costs no wake-ups; the first batch after that unparks it (one futex wake). A batch costs
+//!   the monitor nothing else: its first poll's `seq` change is what tells the monitor that
+//!   the thread is busy.
 //! - Reports come at most once per poll and once a second per task ("per burst").
 
 use std::collections::HashMap;
@@ -81,8 +83,9 @@ pub(crate) struct PollSlot {
     seq: AtomicU64,
     task: AtomicU64,
     location: AtomicPtr<Location<'static>>,
-    /// Set while the thread runs a batch (not while it sleeps in the reactor).
-    busy: AtomicBool,
+    /// The polls that nested polls interrupted, innermost last (task id, location address).
+    /// Only a `block_on` inside a task pushes here, so the lock is off the hot path.
+    outer: Mutex<Vec<(u64, usize)>>,
     /// Names of named tasks, by id (only named tasks pay for a lock).
     names: Mutex<HashMap<u64, Arc<str>>>,
     thread: Option<String>,
@@ -95,7 +98,7 @@ impl PollSlot {
             seq: AtomicU64::new(0),
             task: AtomicU64::new(0),
             location: AtomicPtr::new(std::ptr::null_mut()),
-            busy: AtomicBool::new(false),
+            outer: Mutex::new(Vec::new()),
             names: Mutex::new(HashMap::new()),
             thread: std::thread::current().name().map(str::to_owned),
         });
@@ -113,54 +116,68 @@ impl PollSlot {
         THRESHOLD_NANOS.load(Relaxed) != 0
     }
 
-    /// A poll of `task` (0: the `block_on` future) spawned at `location` starts. Returns what
-    /// `end` needs to restore if this poll is nested in another (a `block_on` inside a task).
+    /// A poll of `task` (0: the `block_on` future) spawned at `location` starts. Returns
+    /// whether it is nested in another poll (a `block_on` inside a task), which `end` needs.
+    ///
+    /// This runs around every task poll, so the common case is one load and three plain
+    /// stores, and the only thing carried to `end` is one flag; the interrupted poll of a
+    /// nested one is saved in the slot itself, off the hot path.
     #[inline]
-    pub(crate) fn begin(&self, task: u64, location: &'static Location<'static>) -> Outer {
+    pub(crate) fn begin(&self, task: u64, location: &'static Location<'static>) -> bool {
         let seq = self.seq.load(Relaxed);
         if seq & 1 == 0 {
-            // Not nested (every task poll): nothing to save.
             self.task.store(task, Relaxed);
             self.location
                 .store(location as *const _ as *mut Location<'static>, Relaxed);
             self.seq.store(seq + 1, Release);
-            return Outer {
-                nested: false,
-                task: 0,
-                location: std::ptr::null_mut(),
-            };
+            return false;
         }
-        self.begin_nested(seq, task, location)
+        self.begin_nested(seq, task, location);
+        true
     }
 
-    /// `begin` inside another poll (a `block_on` nested in a task).
+    /// `begin` inside another poll (a `block_on` nested in a task): remember the outer poll.
     #[cold]
-    fn begin_nested(&self, seq: u64, task: u64, location: &'static Location<'static>) -> Outer {
-        let outer = Outer {
-            nested: seq & 1 == 1,
-            task: self.task.load(Relaxed),
-            location: self.location.load(Relaxed),
-        };
+    fn begin_nested(&self, seq: u64, task: u64, location: &'static Location<'static>) {
+        self.outer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((
+                self.task.load(Relaxed),
+                self.location.load(Relaxed) as usize,
+            ));
         self.task.store(task, Relaxed);
         self.location
             .store(location as *const _ as *mut Location<'static>, Relaxed);
         // Odd while polling; a nested poll gets a new (odd) number so it is timed on its own.
         self.seq.store(seq + 2, Release);
-        outer
     }
 
     /// The poll started by `begin` ended; a nested poll hands the slot back to its outer
     /// poll (which is timed afresh from here: a report may understate it, never invent one).
     #[inline]
-    pub(crate) fn end(&self, outer: Outer) {
+    pub(crate) fn end(&self, nested: bool) {
         let seq = self.seq.load(Relaxed);
-        if outer.nested {
-            self.task.store(outer.task, Relaxed);
-            self.location.store(outer.location, Relaxed);
-            self.seq.store(seq + 2, Release);
+        if nested {
+            self.end_nested(seq);
         } else {
             self.seq.store(seq + 1, Release);
         }
+    }
+
+    #[cold]
+    fn end_nested(&self, seq: u64) {
+        let outer = self
+            .outer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        if let Some((task, location)) = outer {
+            self.task.store(task, Relaxed);
+            self.location
+                .store(location as *mut Location<'static>, Relaxed);
+        }
+        self.seq.store(seq + 2, Release);
     }
 
     /// Whether the owner is inside a poll (for tests).
@@ -169,11 +186,12 @@ impl PollSlot {
         self.seq.load(Relaxed) & 1 == 1
     }
 
-    /// The thread starts running tasks (wakes the monitor if it parked).
+    /// The thread starts a batch of polls: wakes the monitor if it parked. Called after the
+    /// batch's first `begin`, whose `seq` change is what the monitor looks for when it
+    /// decides whether to park.
     #[inline]
-    pub(crate) fn set_busy(&self, busy: bool) {
-        self.busy.store(busy, Relaxed);
-        if busy && MONITOR_PARKED.load(Relaxed) {
+    pub(crate) fn wake_monitor() {
+        if MONITOR_PARKED.load(Relaxed) {
             monitor().unpark();
         }
     }
@@ -216,38 +234,28 @@ impl PollSlot {
 
 /// Ends a poll when dropped, so a poll that panics is ended too.
 pub(crate) struct Polling<'s> {
-    slot: Option<&'s PollSlot>,
-    outer: Option<Outer>,
+    slot: &'s PollSlot,
+    nested: bool,
 }
 
 impl<'s> Polling<'s> {
-    /// Starts timing a poll if detection is on (`slot` is `Some`).
+    /// Marks a poll as running (only called while detection is on).
     #[inline]
     pub(crate) fn start(
-        slot: Option<&'s PollSlot>,
+        slot: &'s PollSlot,
         task: u64,
         location: &'static Location<'static>,
     ) -> Self {
-        let outer = slot.map(|s| s.begin(task, location));
-        Polling { slot, outer }
+        let nested = slot.begin(task, location);
+        Polling { slot, nested }
     }
 }
 
 impl Drop for Polling<'_> {
     #[inline]
     fn drop(&mut self) {
-        if let (Some(slot), Some(outer)) = (self.slot, self.outer) {
-            slot.end(outer);
-        }
+        self.slot.end(self.nested);
     }
-}
-
-/// The poll a nested `begin` interrupted.
-#[derive(Clone, Copy)]
-pub(crate) struct Outer {
-    nested: bool,
-    task: u64,
-    location: *mut Location<'static>,
 }
 
 static THRESHOLD_NANOS: AtomicU64 = AtomicU64::new(10_000_000);
@@ -320,8 +328,10 @@ fn run_monitor() {
         watches.retain(|id, _| slots.iter().any(|s| Arc::as_ptr(s) as usize == *id));
         let mut any_busy = false;
         for slot in &slots {
-            any_busy |= slot.busy.load(Relaxed) || slot.seq.load(Relaxed) & 1 == 1;
             let watch = watches.entry(Arc::as_ptr(slot) as usize).or_default();
+            // Busy: inside a poll now, or polled since the last look.
+            let seq = slot.seq.load(Relaxed);
+            any_busy |= seq & 1 == 1 || seq != watch.seq;
             observe(slot, watch, now, threshold, monitor);
         }
         if any_busy || threshold.is_zero() && slots.is_empty() {
@@ -329,29 +339,39 @@ fn run_monitor() {
         } else if now - idle_since > Duration::from_secs(1) {
             let mut guard = monitor.park.lock().unwrap_or_else(PoisonError::into_inner);
             MONITOR_PARKED.store(true, Relaxed);
-            // Re-check under the lock: an owner that set `busy` before seeing the flag will
-            // find the lock held and unpark us after we wait.
+            // Look again after raising the flag: an owner that started polling just before
+            // it saw the flag does not unpark us, but its `seq` moved. (Both sides use
+            // relaxed accesses to keep the owner's per-batch check a plain load, so a miss is
+            // possible in a window of nanoseconds; it delays detection until the next
+            // unpark or the 60 s timeout, and never reports anything false.) An owner that
+            // sees the flag takes the lock, so its unpark cannot fall between our check and
+            // our wait.
             while MONITOR_PARKED.load(Relaxed) {
+                if slots_busy(monitor, &watches) {
+                    MONITOR_PARKED.store(false, Relaxed);
+                    break;
+                }
                 guard = monitor
                     .unpark
                     .wait_timeout(guard, Duration::from_secs(60))
                     .unwrap_or_else(PoisonError::into_inner)
                     .0;
-                if slots_busy(monitor) {
-                    MONITOR_PARKED.store(false, Relaxed);
-                }
             }
             idle_since = Instant::now();
         }
     }
 }
 
-fn slots_busy(monitor: &Monitor) -> bool {
+/// Whether any slot is inside a poll or has polled since the monitor last looked at it.
+fn slots_busy(monitor: &Monitor, watches: &HashMap<usize, Watch>) -> bool {
     let slots = monitor.slots.lock().unwrap_or_else(PoisonError::into_inner);
-    slots
-        .iter()
-        .filter_map(Weak::upgrade)
-        .any(|s| s.busy.load(Relaxed))
+    slots.iter().filter_map(Weak::upgrade).any(|s| {
+        let seq = s.seq.load(Relaxed);
+        let seen = watches
+            .get(&(Arc::as_ptr(&s) as usize))
+            .map_or(0, |w| w.seq);
+        seq & 1 == 1 || seq != seen
+    })
 }
 
 fn observe(slot: &PollSlot, watch: &mut Watch, now: Instant, threshold: Duration, m: &Monitor) {

@@ -229,25 +229,24 @@ impl Local {
     pub(crate) fn run_batch(&self, budget: usize) -> usize {
         // Look at remote wakes once per batch, so a busy local queue cannot starve them.
         self.drain_inbox();
-        let slot = PollSlot::enabled().then_some(&*self.reactor.poll_slot);
+        let polled = if PollSlot::enabled() {
+            self.run_timed(budget, &self.reactor.poll_slot)
+        } else {
+            self.run_untimed(budget)
+        };
+        Counters::add(&self.reactor.counters.polls, polled as u64);
+        polled
+    }
+
+    /// `run_batch` with slow-poll detection off: nothing but the polls.
+    fn run_untimed(&self, budget: usize) -> usize {
         let mut polled = 0;
         while polled < budget {
             let next = self.queue.borrow_mut().pop_front();
             match next {
+                // Panics inside the task are caught by async-task (`propagate_panic`) and
+                // re-raised where its `Task` is awaited.
                 Some(runnable) => {
-                    let meta = runnable.metadata();
-                    if let Some(slot) = slot {
-                        // Busy from the first poll on, not on entry: a batch that finds
-                        // nothing to run (a host calling `run_ready` every frame, a spurious
-                        // wake-up) must not unpark the slow-poll monitor, which would then
-                        // sample every few milliseconds for a second.
-                        if polled == 0 {
-                            slot.set_busy(true);
-                        }
-                    }
-                    let _timing = Polling::start(slot, meta.id & !NAMED, meta.location);
-                    // Panics inside the task are caught by async-task (`propagate_panic`)
-                    // and re-raised where its `Task` is awaited.
                     runnable.run();
                     polled += 1;
                 }
@@ -258,10 +257,36 @@ impl Local {
                 }
             }
         }
-        if let (Some(slot), true) = (slot, polled > 0) {
-            slot.set_busy(false);
+        polled
+    }
+
+    /// `run_batch` with slow-poll detection on: each poll is marked in the thread's slot.
+    /// A separate loop rather than a per-poll `if`, so the untimed loop pays nothing.
+    fn run_timed(&self, budget: usize, slot: &PollSlot) -> usize {
+        let mut polled = 0;
+        while polled < budget {
+            let next = self.queue.borrow_mut().pop_front();
+            match next {
+                Some(runnable) => {
+                    // The monitor is woken at the first poll, not on entry: a batch that
+                    // finds nothing to run (a host calling `run_ready` every frame, a
+                    // spurious wake-up) must not unpark it, or it would sample every few
+                    // milliseconds for a second.
+                    let meta = runnable.metadata();
+                    let _timing = Polling::start(slot, meta.id & !NAMED, meta.location);
+                    if polled == 0 {
+                        PollSlot::wake_monitor();
+                    }
+                    runnable.run();
+                    polled += 1;
+                }
+                None => {
+                    if self.drain_inbox() == 0 {
+                        break;
+                    }
+                }
+            }
         }
-        Counters::add(&self.reactor.counters.polls, polled as u64);
         polled
     }
 

@@ -274,7 +274,7 @@ fn poll_main<F: Future>(
     location: &'static Location<'static>,
 ) -> Poll<F::Output> {
     let slot = PollSlot::enabled().then_some(&*local.reactor.poll_slot);
-    let timing = Polling::start(slot, 0, location);
+    let timing = slot.map(|slot| Polling::start(slot, 0, location));
     let poll = future.poll(&mut Context::from_waker(waker));
     drop(timing);
     poll

@@ -116,7 +116,10 @@ fn slow_poll_after_an_idle_spell_that_parked_the_monitor_is_still_reported() {
         .iter()
         .any(|r| r.task == Some(id))
     {
-        assert!(Instant::now() < deadline, "no report after the monitor parked");
+        assert!(
+            Instant::now() < deadline,
+            "no report after the monitor parked"
+        );
         thread::sleep(Duration::from_millis(10));
     }
 }

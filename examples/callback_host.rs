@@ -9,14 +9,12 @@
 //!
 //! Run with: `cargo run --release --example callback_host`
 
-use std::cell::RefCell;
-use std::rc::Rc;
+#[path = "support/host_tasks.rs"]
+mod host_tasks;
+
 use std::sync::mpsc;
-use std::thread;
 use std::time::{Duration, Instant};
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use solo::net::{TcpListener, TcpStream};
 use solo::{LocalExecutor, RunStatus};
 
 /// How many tasks run per `run_ready` call: the host keeps control between batches.
@@ -36,56 +34,8 @@ fn main() -> std::io::Result<()> {
         let _ = proxy.send(UserEvent::SoloHasWork);
     });
 
-    let ui = Rc::new(RefCell::new(Vec::<String>::new()));
-    let mut tasks: Vec<solo::Task<std::io::Result<()>>> = Vec::new();
-
-    let u = ui.clone();
-    tasks.push(ex.spawn(async move {
-        solo::time::sleep(Duration::from_millis(20)).await;
-        u.borrow_mut().push("timer: slept 20 ms".into());
-        Ok(())
-    }));
-
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let addr = listener.local_addr()?;
-    let u = ui.clone();
-    tasks.push(ex.spawn(async move {
-        let (mut stream, _) = listener.accept().await?;
-        let mut buf = [0; 4];
-        stream.read_exact(&mut buf).await?;
-        stream.write_all(b"pong").await?;
-        u.borrow_mut().push(format!(
-            "tcp server: got {:?}",
-            String::from_utf8_lossy(&buf)
-        ));
-        Ok(())
-    }));
-    let u = ui.clone();
-    tasks.push(ex.spawn(async move {
-        let mut stream = TcpStream::connect(addr).await?;
-        stream.write_all(b"ping").await?;
-        let mut buf = [0; 4];
-        stream.read_exact(&mut buf).await?;
-        u.borrow_mut().push(format!(
-            "tcp client: got {:?} back",
-            String::from_utf8_lossy(&buf)
-        ));
-        Ok(())
-    }));
-
-    // A message from another thread: `unblock` runs the job on solo's blocking pool and wakes
-    // this task through the cross-thread path, which calls the wake callback.
-    let u = ui.clone();
-    tasks.push(ex.spawn(async move {
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            thread::sleep(Duration::from_millis(10));
-            let _ = tx.send("hello from a std thread");
-        });
-        let message = solo::unblock(move || rx.recv().unwrap_or("sender gone")).await;
-        u.borrow_mut().push(format!("cross-thread: {message}"));
-        Ok(())
-    }));
+    let ui: host_tasks::Ui = Default::default();
+    let tasks = host_tasks::spawn(&ex, &ui)?;
 
     let mut iterations = 0;
     let mut shown = 0;

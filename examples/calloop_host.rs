@@ -8,18 +8,16 @@
 //!
 //! Run with: `cargo run --release --example calloop_host`
 
-use std::cell::RefCell;
+#[path = "support/host_tasks.rs"]
+mod host_tasks;
+
 use std::rc::Rc;
-use std::sync::mpsc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use calloop::generic::Generic;
 use calloop::timer::{TimeoutAction, Timer};
 use calloop::{EventLoop, Interest, Mode, PostAction};
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use solo::LocalExecutor;
-use solo::net::{TcpListener, TcpStream};
 
 /// How many tasks run per `run_ready` call: the host keeps control between batches.
 const BUDGET: usize = 64;
@@ -27,59 +25,8 @@ const BUDGET: usize = 64;
 fn main() -> std::io::Result<()> {
     let start = Instant::now();
     let ex = Rc::new(LocalExecutor::new());
-    // What the tasks did, read by the host loop (the "UI").
-    let ui = Rc::new(RefCell::new(Vec::<String>::new()));
-    let mut tasks: Vec<solo::Task<std::io::Result<()>>> = Vec::new();
-
-    // 1. A timer.
-    let u = ui.clone();
-    tasks.push(ex.spawn(async move {
-        solo::time::sleep(Duration::from_millis(20)).await;
-        u.borrow_mut().push("timer: slept 20 ms".into());
-        Ok(())
-    }));
-
-    // 2. A loopback TCP exchange: a server task and a client task.
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let addr = listener.local_addr()?;
-    let u = ui.clone();
-    tasks.push(ex.spawn(async move {
-        let (mut stream, peer) = listener.accept().await?;
-        let mut buf = [0; 4];
-        stream.read_exact(&mut buf).await?;
-        stream.write_all(b"pong").await?;
-        u.borrow_mut().push(format!(
-            "tcp server: got {:?} from {peer}",
-            String::from_utf8_lossy(&buf)
-        ));
-        Ok(())
-    }));
-    let u = ui.clone();
-    tasks.push(ex.spawn(async move {
-        let mut stream = TcpStream::connect(addr).await?;
-        stream.write_all(b"ping").await?;
-        let mut buf = [0; 4];
-        stream.read_exact(&mut buf).await?;
-        u.borrow_mut().push(format!(
-            "tcp client: got {:?} back",
-            String::from_utf8_lossy(&buf)
-        ));
-        Ok(())
-    }));
-
-    // 3. A message from another thread: `unblock` runs the job on solo's blocking pool and
-    //    wakes this task through the cross-thread path, which makes solo's fd readable.
-    let u = ui.clone();
-    tasks.push(ex.spawn(async move {
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            thread::sleep(Duration::from_millis(10));
-            let _ = tx.send("hello from a std thread");
-        });
-        let message = solo::unblock(move || rx.recv().unwrap_or("sender gone")).await;
-        u.borrow_mut().push(format!("cross-thread: {message}"));
-        Ok(())
-    }));
+    let ui: host_tasks::Ui = Default::default();
+    let tasks = host_tasks::spawn(&ex, &ui)?;
 
     let mut event_loop: EventLoop<'_, ()> = EventLoop::try_new().map_err(std::io::Error::other)?;
     let handle = event_loop.handle();

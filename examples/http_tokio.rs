@@ -11,43 +11,19 @@
 //! ```
 //!
 //! The first line on stdout is `listening on ADDR`. `--duration-secs S` exits after S
-//! seconds; by default it runs until killed.
+//! seconds; by default it runs until killed. The runtime shapes and the command line are in
+//! `examples/support/tokio_server.rs`, shared with `hyper_tokio`.
 
 #[path = "support/http.rs"]
 mod http;
 
+#[path = "support/tokio_server.rs"]
+mod tokio_server;
+
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
-use std::time::Duration;
 
-use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-
-/// A non-blocking std listener with `SO_REUSEADDR` and `SO_REUSEPORT`.
-fn bind_reuseport(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(1024)?;
-    Ok(socket.into())
-}
-
-async fn accept_loop(listener: TcpListener) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, _)) => {
-                let _ = stream.set_nodelay(true);
-                tokio::spawn(async move {
-                    let _ = serve_connection(stream).await;
-                });
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-        }
-    }
-}
+use tokio::net::TcpStream;
 
 /// The same loop as `http_per_core`'s, on tokio's traits.
 async fn serve_connection(mut stream: TcpStream) -> io::Result<()> {
@@ -75,91 +51,10 @@ async fn serve_connection(mut stream: TcpStream) -> io::Result<()> {
 }
 
 fn main() -> io::Result<()> {
-    let mut addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 8080));
-    let mut threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut runtime = String::from("multi");
-    let mut duration = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let value = args
-            .next()
-            .ok_or_else(|| io::Error::other(format!("{arg} needs a value")))?;
-        let number = || {
-            value
-                .parse::<u64>()
-                .map_err(|_| io::Error::other(format!("{arg} needs a number")))
-        };
-        match arg.as_str() {
-            "--port" => addr.set_port(number()? as u16),
-            "--threads" => threads = number()?.max(1) as usize,
-            "--duration-secs" => duration = Some(Duration::from_secs(number()?)),
-            "--runtime" => runtime = value,
-            other => {
-                return Err(io::Error::other(format!(
-                    "unknown argument {other}; usage: http_tokio [--runtime multi|current] \
-                     [--port N] [--threads N] [--duration-secs S]"
-                )));
-            }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    tokio_server::run("http_tokio", "multi", threads, || {
+        |stream| async move {
+            let _ = serve_connection(stream).await;
         }
-    }
-    let std_listener = bind_reuseport(addr)?;
-    let addr = std_listener.local_addr()?;
-    match runtime.as_str() {
-        "multi" => {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(threads)
-                .enable_all()
-                .build()?;
-            let listener = rt.block_on(async { TcpListener::from_std(std_listener) })?;
-            rt.spawn(accept_loop(listener));
-            announce(addr)?;
-            park(duration);
-        }
-        "current" => {
-            // The first listener is handed to worker 0; the others bind the resolved port.
-            let mut first = Some(std_listener);
-            let (bound_tx, bound_rx) = std::sync::mpsc::channel();
-            for _ in 0..threads {
-                let listener = match first.take() {
-                    Some(l) => l,
-                    None => bind_reuseport(addr)?,
-                };
-                let bound_tx = bound_tx.clone();
-                std::thread::spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .expect("a current-thread runtime");
-                    rt.block_on(async move {
-                        let listener = TcpListener::from_std(listener).expect("register");
-                        bound_tx.send(()).expect("main waits");
-                        accept_loop(listener).await
-                    });
-                });
-            }
-            for _ in 0..threads {
-                bound_rx
-                    .recv()
-                    .map_err(|_| io::Error::other("a worker died"))?;
-            }
-            announce(addr)?;
-            park(duration);
-        }
-        other => return Err(io::Error::other(format!("unknown runtime {other}"))),
-    }
-    std::process::exit(0)
-}
-
-fn announce(addr: SocketAddr) -> io::Result<()> {
-    println!("listening on {addr}");
-    io::Write::flush(&mut io::stdout())
-}
-
-fn park(duration: Option<Duration>) {
-    match duration {
-        Some(d) => std::thread::sleep(d),
-        None => loop {
-            std::thread::park();
-        },
-    }
+    })
 }

@@ -9,9 +9,10 @@
 //!   waker): the queue is borrowed only to push or pop one `Runnable`.
 //! - `active` holds one waker per live future that has been polled at least once (see
 //!   `task.rs`); a live future never polled has its `Runnable` in the run queue. Shutdown
-//!   wakes every tracked one, so every live task's `Runnable` lands in the queue or the inbox,
-//!   and drops `Runnable`s until `live` is 0. A `Runnable` that a foreign thread is still handing over arrives in the
-//!   inbox a moment later; shutdown waits for it rather than leaving its future undropped.
+//!   wakes every tracked one, so every live task's `Runnable` lands in the queue or the
+//!   inbox, and drops `Runnable`s until `live` is 0. A `Runnable` that a foreign thread is
+//!   still handing over arrives in the inbox a moment later; shutdown waits for it rather
+//!   than leaving its future undropped.
 
 use std::cell::{Cell, RefCell, RefMut};
 use std::collections::{HashMap, VecDeque};

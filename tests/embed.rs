@@ -310,8 +310,18 @@ fn fd_watcher_does_not_spin_while_data_waits_unread() {
         c.fetch_add(1, Ordering::SeqCst);
     });
     let (a, mut b) = UnixStream::pair().unwrap();
-    // Registered, but no task reads it: the data stays queued and the fd stays readable.
-    let _a = Async::new(a).unwrap();
+    let mut a = Async::new(a).unwrap();
+    // A reader waiting for one byte at a time: the data it waits for stays queued (and the
+    // fd readable) until the host runs the executor.
+    let got = Rc::new(Cell::new(0));
+    let g = got.clone();
+    ex.spawn(async move {
+        let mut byte = [0; 1];
+        while a.read_exact(&mut byte).await.is_ok() {
+            g.set(g.get() + 1);
+        }
+    })
+    .detach();
     assert_eq!(ex.run_ready(64), RunStatus::Idle);
     let before = calls.load(Ordering::SeqCst);
     b.write_all(b"x").unwrap();
@@ -324,8 +334,10 @@ fn fd_watcher_does_not_spin_while_data_waits_unread() {
     // host runs the executor.
     thread::sleep(Duration::from_millis(200));
     assert_eq!(calls.load(Ordering::SeqCst), before + 1);
+    assert_eq!(got.get(), 0, "nothing runs until the host does");
     // After the host ran (and took the event), a new event calls back once more.
     assert_eq!(ex.run_ready(64), RunStatus::Idle);
+    assert_eq!(got.get(), 1);
     b.write_all(b"y").unwrap();
     while calls.load(Ordering::SeqCst) == before + 1 {
         assert!(

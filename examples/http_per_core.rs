@@ -20,10 +20,11 @@
 
 #[path = "support/http.rs"]
 mod http;
+#[path = "support/reuseport.rs"]
+mod reuseport;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
@@ -68,38 +69,11 @@ impl Server {
 
 /// Starts the workers; returns once every one of them listens.
 pub fn start(config: Config) -> io::Result<Server> {
-    // Resolve port 0 once, so that every worker binds the same port. The probe is in the
-    // SO_REUSEPORT group until every worker has bound; nobody knows the port before
-    // `start` returns, so no connection can land on it.
-    let probe = TcpListener::bind_reuseport(config.addr)?;
-    let addr = probe.local_addr()?;
-    let (bound_tx, bound_rx) = mpsc::channel::<io::Result<()>>();
-    let pool = Builder::new()
+    let builder = Builder::new()
         .threads(config.threads)
         .thread_name("http")
-        .pin_to_cores(config.pin)
-        .spawn(move |_worker| async move {
-            let listener = match TcpListener::bind_reuseport(addr) {
-                Ok(listener) => listener,
-                Err(e) => {
-                    let _ = bound_tx.send(Err(e));
-                    return;
-                }
-            };
-            let _ = bound_tx.send(Ok(()));
-            drop(bound_tx);
-            accept_loop(listener).await;
-        })?;
-    for _ in 0..pool.workers() {
-        let bound = bound_rx
-            .recv()
-            .map_err(|_| io::Error::other("a worker exited before binding its listener"))?;
-        if let Err(e) = bound {
-            let _ = pool.shutdown();
-            return Err(e);
-        }
-    }
-    drop(probe);
+        .pin_to_cores(config.pin);
+    let (pool, addr) = reuseport::start(builder, config.addr, accept_loop)?;
     Ok(Server { pool, addr })
 }
 

@@ -23,12 +23,13 @@
 
 #[path = "support/hyper_app.rs"]
 mod app;
+#[path = "support/reuseport.rs"]
+mod reuseport;
 
 use std::cell::RefCell;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::rc::Rc;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use hyper::server::conn::{http1, http2};
@@ -72,36 +73,8 @@ struct State {
 
 /// Starts the workers; returns once every one of them listens.
 pub fn start(config: Config) -> io::Result<Server> {
-    // Resolve port 0 once (as `http_per_core` does): the probe stays in the SO_REUSEPORT
-    // group until every worker has bound, and nobody knows the port before we return.
-    let probe = TcpListener::bind_reuseport(config.addr)?;
-    let addr = probe.local_addr()?;
-    let (bound_tx, bound_rx) = mpsc::channel::<io::Result<()>>();
-    let pool = Builder::new()
-        .threads(config.threads)
-        .thread_name("hyper")
-        .spawn(move |_worker| async move {
-            let listener = match TcpListener::bind_reuseport(addr) {
-                Ok(listener) => listener,
-                Err(e) => {
-                    let _ = bound_tx.send(Err(e));
-                    return;
-                }
-            };
-            let _ = bound_tx.send(Ok(()));
-            drop(bound_tx);
-            accept_loop(listener).await;
-        })?;
-    for _ in 0..pool.workers() {
-        let bound = bound_rx
-            .recv()
-            .map_err(|_| io::Error::other("a worker exited before binding its listener"))?;
-        if let Err(e) = bound {
-            let _ = pool.shutdown();
-            return Err(e);
-        }
-    }
-    drop(probe);
+    let builder = Builder::new().threads(config.threads).thread_name("hyper");
+    let (pool, addr) = reuseport::start(builder, config.addr, accept_loop)?;
     Ok(Server { pool, addr })
 }
 

@@ -28,7 +28,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use solo::pool::{Builder, JoinError, Pool};
+use solo::pool::Builder;
 
 use solo::net::{TcpListener, TcpStream};
 
@@ -43,29 +43,7 @@ pub struct Config {
     pub pin: bool,
 }
 
-/// A running server.
-pub struct Server {
-    pool: Pool,
-    addr: SocketAddr,
-}
-
-impl Server {
-    /// The address every worker listens on.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Stops every worker (open connections are dropped) and joins the threads.
-    pub fn shutdown(self) -> Result<(), JoinError> {
-        self.pool.shutdown()
-    }
-
-    /// Waits for the workers (forever, unless they panic).
-    #[cfg_attr(test, allow(dead_code))]
-    pub fn join(self) -> Result<(), JoinError> {
-        self.pool.join()
-    }
-}
+pub use reuseport::Server;
 
 /// Starts the workers; returns once every one of them listens.
 pub fn start(config: Config) -> io::Result<Server> {
@@ -73,8 +51,7 @@ pub fn start(config: Config) -> io::Result<Server> {
         .threads(config.threads)
         .thread_name("http")
         .pin_to_cores(config.pin);
-    let (pool, addr) = reuseport::start(builder, config.addr, accept_loop)?;
-    Ok(Server { pool, addr })
+    reuseport::start(builder, config.addr, accept_loop)
 }
 
 /// Accepts connections forever, each served by its own local task.

@@ -36,7 +36,7 @@ use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use solo::compat::{HyperExecutor, HyperIo, HyperTimer};
 use solo::net::{TcpListener, TcpStream};
-use solo::pool::{Builder, JoinError, Pool};
+use solo::pool::Builder;
 
 /// How the server is started.
 #[derive(Debug, Clone)]
@@ -47,23 +47,7 @@ pub struct Config {
     pub threads: usize,
 }
 
-/// A running server.
-pub struct Server {
-    pool: Pool,
-    addr: SocketAddr,
-}
-
-impl Server {
-    /// The address every worker listens on.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Stops every worker (open connections are dropped) and joins the threads.
-    pub fn shutdown(self) -> Result<(), JoinError> {
-        self.pool.shutdown()
-    }
-}
+pub use reuseport::Server;
 
 /// One worker's state, shared by all its connections and requests (never by two threads).
 #[derive(Debug, Default)]
@@ -74,8 +58,7 @@ struct State {
 /// Starts the workers; returns once every one of them listens.
 pub fn start(config: Config) -> io::Result<Server> {
     let builder = Builder::new().threads(config.threads).thread_name("hyper");
-    let (pool, addr) = reuseport::start(builder, config.addr, accept_loop)?;
-    Ok(Server { pool, addr })
+    reuseport::start(builder, config.addr, accept_loop)
 }
 
 async fn accept_loop(listener: TcpListener) {
@@ -174,7 +157,7 @@ fn main() -> io::Result<()> {
             std::thread::sleep(d);
             server.shutdown()
         }
-        None => server.pool.join(),
+        None => server.join(),
     };
     outcome.map_err(io::Error::other)
 }

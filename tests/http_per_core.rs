@@ -184,20 +184,7 @@ fn curl_gets_the_page_twice_on_one_connection_and_a_404() {
         "curl did not keep the connection alive:\n{log}"
     );
 
-    let missing = Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "--max-time",
-            "10",
-        ])
-        .arg(format!("{url}nope"))
-        .output()
-        .unwrap();
-    assert_eq!(missing.stdout, b"404");
+    assert_eq!(tools::curl_status(&format!("{url}nope")), b"404");
     server.shutdown().unwrap();
 }
 

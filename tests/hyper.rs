@@ -316,20 +316,7 @@ fn curl_fetches_over_http1_and_http2_prior_knowledge() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "posted by curl 200");
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "--max-time",
-            "10",
-        ])
-        .arg(format!("{url}nope"))
-        .output()
-        .unwrap();
-    assert_eq!(out.stdout, b"404");
+    assert_eq!(tools::curl_status(&format!("{url}nope")), b"404");
     server.shutdown().unwrap();
 }
 

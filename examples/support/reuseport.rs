@@ -7,16 +7,36 @@ use std::net::SocketAddr;
 use std::sync::mpsc;
 
 use solo::net::TcpListener;
-use solo::pool::{Builder, Pool};
+use solo::pool::{Builder, JoinError, Pool};
+
+/// A running server: its workers and the address every one of them listens on.
+pub struct Server {
+    pool: Pool,
+    addr: SocketAddr,
+}
+
+impl Server {
+    /// The address every worker listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops every worker (open connections are dropped) and joins the threads.
+    pub fn shutdown(self) -> Result<(), JoinError> {
+        self.pool.shutdown()
+    }
+
+    /// Waits for the workers (forever, unless they panic).
+    #[allow(dead_code)]
+    pub fn join(self) -> Result<(), JoinError> {
+        self.pool.join()
+    }
+}
 
 /// Starts `builder`'s workers, each running `accept_loop` on its own listener bound to `addr`
 /// with `SO_REUSEPORT`; returns once every worker listens, with the port resolved (port 0
 /// picks a free one, the same for every worker).
-pub fn start<F, Fut>(
-    builder: Builder,
-    addr: SocketAddr,
-    accept_loop: F,
-) -> io::Result<(Pool, SocketAddr)>
+pub fn start<F, Fut>(builder: Builder, addr: SocketAddr, accept_loop: F) -> io::Result<Server>
 where
     F: FnOnce(TcpListener) -> Fut + Send + Clone + 'static,
     Fut: Future<Output = ()> + 'static,
@@ -49,5 +69,5 @@ where
         }
     }
     drop(probe);
-    Ok((pool, addr))
+    Ok(Server { pool, addr })
 }

@@ -18,6 +18,24 @@ pub fn installed(tool: &str) -> bool {
     found
 }
 
+/// The HTTP status code curl gets for `url` (e.g. `b"404"`), discarding the body.
+pub fn curl_status(url: &str) -> Vec<u8> {
+    Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "10",
+        ])
+        .arg(url)
+        .output()
+        .expect("curl runs")
+        .stdout
+}
+
 /// The numbers from wrk's report that say whether every request succeeded.
 #[derive(Debug, PartialEq)]
 pub struct WrkReport {

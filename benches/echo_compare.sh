@@ -5,13 +5,16 @@
 # connection). Prints round trips/s, p50/p99 latency (the client's) and the server process's
 # CPU time per round trip (utime + stime from /proc/<pid>/stat over the run).
 #
-# Usage: benches/echo_compare.sh               (1 and 50 connections, 5 s each)
-#   SECS=10 CONNS="1 10 100" benches/echo_compare.sh
+# Usage: benches/echo_compare.sh               (1 and 50 connections, 5 s each, 3 rounds)
+#   SECS=10 CONNS="1 10 100" REPEAT=5 benches/echo_compare.sh
+# Each round measures every server once, so slow drifts of a shared machine hit all of them;
+# the table ends with each server's median over the rounds (compare those, not single rows).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SECS=${SECS:-5}
 CONNS=${CONNS:-"1 50"}
+REPEAT=${REPEAT:-3}
 cargo build --release --example echo_server --example echo_peers --example echo_client >&2
 BIN=${CARGO_TARGET_DIR:-target}/release/examples
 TICK=$(getconf CLK_TCK)
@@ -51,12 +54,19 @@ measure() {
     sub(/\/s,/, "", rps)
     printf "%-9s %6d %10.0f %9s %9s %12.2f\n", label, conns, rps, p50, p99,
       ticks / tick * 1e6 / trips
-  }'
+  }' | tee -a "$TMP/rows"
 }
 
 printf "%-9s %6s %10s %9s %9s %12s\n" server conns "rt/s" "p50 us" "p99 us" "cpu us/rt"
 for c in $CONNS; do
-  measure solo "$c" "$BIN/echo_server" --port 0 --secs $((SECS + 5))
-  measure tokio "$c" "$BIN/echo_peers" --runtime tokio --secs $((SECS + 5))
-  measure async-io "$c" "$BIN/echo_peers" --runtime async-io --secs $((SECS + 5))
+  for _ in $(seq "$REPEAT"); do
+    measure solo "$c" "$BIN/echo_server" --port 0 --secs $((SECS + 5))
+    measure tokio "$c" "$BIN/echo_peers" --runtime tokio --secs $((SECS + 5))
+    measure async-io "$c" "$BIN/echo_peers" --runtime async-io --secs $((SECS + 5))
+  done
 done
+
+echo
+echo "medians over $REPEAT rounds:"
+printf "%-9s %7s %12s %12s %12s %12s\n" server conns "rt/s" "p50 us" "p99 us" "cpu us/rt"
+awk -v cols=6 -f benches/support/medians.awk "$TMP/rows"

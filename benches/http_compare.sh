@@ -8,7 +8,9 @@
 # the server process from /proc/<pid>/stat, before and after the measured run).
 #
 # Usage: benches/http_compare.sh            (wrk -t1 -c100 -d5s, after a 1 s warm-up)
-#   DURATION=10 CONNECTIONS=50 WORKERS="1 2 4" PIN=1 benches/http_compare.sh
+#   DURATION=10 CONNECTIONS=50 WORKERS="1 2 4" PIN=1 REPEAT=5 benches/http_compare.sh
+# Every server is measured once per round (REPEAT rounds, default 3); compare the medians
+# printed at the end.
 # PIN=1 pins solo's workers to CPUs (--pin). On a 2-core machine wrk competes with the server
 # for the cores, so compare CPU per request as well as throughput.
 set -euo pipefail
@@ -30,7 +32,10 @@ printf "%-9s %7s %12s %10s %10s %10s\n" server workers "req/s" p99 "cpu us/req" 
 for w in $WORKERS; do
   pin=()
   [ "$PIN" = 1 ] && pin=(--pin)
-  measure solo "$w" "$BIN/http_per_core" --port 0 --threads "$w" "${pin[@]}"
-  measure tokio-mt "$w" "$BIN/http_tokio" --runtime multi --port 0 --threads "$w"
-  measure tokio-ct "$w" "$BIN/http_tokio" --runtime current --port 0 --threads "$w"
+  for _ in $(seq "$REPEAT"); do
+    measure solo "$w" "$BIN/http_per_core" --port 0 --threads "$w" "${pin[@]}"
+    measure tokio-mt "$w" "$BIN/http_tokio" --runtime multi --port 0 --threads "$w"
+    measure tokio-ct "$w" "$BIN/http_tokio" --runtime current --port 0 --threads "$w"
+  done
 done
+medians

@@ -7,11 +7,13 @@
 #                                       hyper-util's TokioIo/TokioTimer/TokioExecutor
 #   tokio-mt    examples/hyper_tokio    tokio multi-thread runtime, one listener
 # and prints requests/s, p99 latency, the server's CPU time per request (utime + stime of the
-# server process from /proc/<pid>/stat, before and after the measured run), and solo's ratio
-# to each tokio shape with the same worker count.
+# server process from /proc/<pid>/stat, before and after the measured run), their medians
+# and solo's ratio to each tokio shape with the same worker count.
 #
 # Usage: benches/hyper_compare.sh            (wrk -t1 -c50 -d5s, after a 1 s warm-up)
-#   DURATION=10 CONNECTIONS=100 WORKERS="1 2" benches/hyper_compare.sh
+#   DURATION=10 CONNECTIONS=100 WORKERS="1 2" REPEAT=5 benches/hyper_compare.sh
+# Every server is measured once per round (REPEAT rounds, default 3), so a slow drift of a
+# shared machine hits them all; compare the medians printed at the end.
 # On a 2-core machine wrk competes with the server for the cores, so compare CPU per request
 # as well as throughput.
 set -euo pipefail
@@ -30,21 +32,11 @@ printf "wrk -t1 -c%s -d%ss --latency, %s core(s), %s\n" "$CONNECTIONS" "$DURATIO
   "$(uname -r)"
 printf "%-9s %7s %12s %10s %10s %10s\n" server workers "req/s" p99 "cpu us/req" "cpu %"
 for w in $WORKERS; do
-  measure solo "$w" "$BIN/hyper_server" --port 0 --threads "$w"
-  measure tokio-ct "$w" "$BIN/hyper_tokio" --runtime current --port 0 --threads "$w"
-  measure tokio-mt "$w" "$BIN/hyper_tokio" --runtime multi --port 0 --threads "$w"
+  for _ in $(seq "$REPEAT"); do
+    measure solo "$w" "$BIN/hyper_server" --port 0 --threads "$w"
+    measure tokio-ct "$w" "$BIN/hyper_tokio" --runtime current --port 0 --threads "$w"
+    measure tokio-mt "$w" "$BIN/hyper_tokio" --runtime multi --port 0 --threads "$w"
+  done
 done
 
-echo
-echo "solo's requests/s as a multiple of tokio's (same worker count):"
-awk '{ rps[$1, $2] = $3; workers[$2] = 1 }
-  END {
-    for (w in workers) {
-      if (rps["solo", w] == "") continue
-      split("tokio-ct tokio-mt", names, " ")
-      for (i = 1; i <= 2; i++) {
-        p = names[i]
-        if (rps[p, w] > 0) printf "  %s workers: solo / %s = %.2fx\n", w, p, rps["solo", w] / rps[p, w]
-      }
-    }
-  }' "$TMP/rows"
+medians

@@ -1,8 +1,11 @@
 # Shared by benches/http_compare.sh and benches/hyper_compare.sh (sourced, not run): starts a
 # server, loads it with wrk and prints one row: requests/s, p99, server CPU per request.
-# Expects CONNECTIONS and DURATION to be set; appends every row to $TMP/rows too.
+# Expects CONNECTIONS and DURATION to be set; appends every row to $TMP/rows too. Callers
+# measure every server once per round, REPEAT rounds, then print `medians`.
 
 BIN=${CARGO_TARGET_DIR:-target}/release/examples
+REPEAT=${REPEAT:-3}
+MEDIANS_AWK="$(dirname "${BASH_SOURCE[0]}")/medians.awk"
 TICK=$(getconf CLK_TCK)
 TMP=$(mktemp -d)
 SERVER_PID=
@@ -58,4 +61,23 @@ measure() {
         cpu * 1e6 / requests, 100 * cpu / secs,
         (errors == "" ? "" : errors), (non2xx == "" ? "" : " non-2xx " non2xx)
     }' "$TMP/wrk" | tee -a "$TMP/rows"
+}
+
+# medians: each (server, workers) pair's median over the rounds, also saved in $TMP/medians;
+# then solo's requests/s as a multiple of every other server's with the same worker count.
+medians() {
+  echo
+  echo "medians over $REPEAT rounds:"
+  printf "%-9s %7s %12s %12s %12s %12s\n" server workers "req/s" "p99 us" "cpu us/req" "cpu %"
+  awk -v cols=6 -f "$MEDIANS_AWK" "$TMP/rows" | tee "$TMP/medians"
+  echo
+  echo "solo against each peer (medians, same worker count):"
+  awk '{ rps[$1, $2] = $3; p99[$1, $2] = $4; servers[$1] = 1; workers[$2] = 1 }
+    END {
+      for (w in workers) for (p in servers) {
+        if (p == "solo" || rps["solo", w] == "" || rps[p, w] <= 0) continue
+        printf "  %s workers: req/s solo / %s = %.2fx, p99 %.0f vs %.0f us\n", w, p,
+          rps["solo", w] / rps[p, w], p99["solo", w], p99[p, w]
+      }
+    }' "$TMP/medians" | sort
 }

@@ -15,6 +15,15 @@ cd "$(dirname "$0")/.."
 SECS=${SECS:-5}
 CONNS=${CONNS:-"1 50"}
 REPEAT=${REPEAT:-3}
+# PIN=1: the server runs on CPU 0 and the client on CPU 1 (taskset), so they never share a
+# core. Only on an otherwise idle machine: a pinned process cannot move away from other load.
+PIN=${PIN:-0}
+SERVER_CPU=()
+CLIENT_CPU=()
+if [ "$PIN" = 1 ]; then
+  SERVER_CPU=(taskset -c 0)
+  CLIENT_CPU=(taskset -c 1)
+fi
 cargo build --release --example echo_server --example echo_peers --example echo_client >&2
 BIN=${CARGO_TARGET_DIR:-target}/release/examples
 TICK=$(getconf CLK_TCK)
@@ -28,7 +37,7 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 measure() {
   local label=$1 conns=$2
   shift 2
-  "$@" >"$TMP/out.$label.$conns" 2>&1 &
+  "${SERVER_CPU[@]}" "$@" >"$TMP/out.$label.$conns" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 200); do
     grep -q '^listening on ' "$TMP/out.$label.$conns" 2>/dev/null && break
@@ -38,7 +47,7 @@ measure() {
   addr=$(awk '/^listening on / { print $3; exit }' "$TMP/out.$label.$conns")
   local before after line
   before=$(cpu_ticks "$SERVER_PID")
-  line=$("$BIN/echo_client" "$addr" --conns "$conns" --secs "$SECS")
+  line=$("${CLIENT_CPU[@]}" "$BIN/echo_client" "$addr" --conns "$conns" --secs "$SECS")
   after=$(cpu_ticks "$SERVER_PID")
   kill "$SERVER_PID" 2>/dev/null || true
   wait "$SERVER_PID" 2>/dev/null || true
@@ -57,6 +66,7 @@ measure() {
   }' | tee -a "$TMP/rows"
 }
 
+echo "server pinned to CPU 0, client to CPU 1: $([ "$PIN" = 1 ] && echo yes || echo no)"
 printf "%-9s %6s %10s %9s %9s %12s\n" server conns "rt/s" "p50 us" "p99 us" "cpu us/rt"
 for c in $CONNS; do
   for _ in $(seq "$REPEAT"); do

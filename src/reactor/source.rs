@@ -103,9 +103,13 @@ impl Direction {
         if let Some(w) = self.waker.borrow_mut().take() {
             out.push(w);
         }
-        for (_, slot) in self.waiters.borrow_mut().iter_mut() {
-            if let Some(w) = slot.take() {
-                out.push(w);
+        let mut waiters = self.waiters.borrow_mut();
+        // Most sockets only ever use the single slot: skip walking an empty slab's storage.
+        if !waiters.is_empty() {
+            for (_, slot) in waiters.iter_mut() {
+                if let Some(w) = slot.take() {
+                    out.push(w);
+                }
             }
         }
     }

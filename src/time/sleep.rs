@@ -160,6 +160,7 @@ impl Sleep {
         }
     }
 
+    #[inline]
     fn register(&mut self, reactor: Rc<Reactor>, cx: &Context<'_>) {
         let key = reactor
             .timers
@@ -191,7 +192,7 @@ impl Future for Sleep {
                 Poll::Pending
             }
             None => {
-                if !self.check_due && clock::is_real() && in_runtime() {
+                let reactor = if !self.check_due && clock::is_real() && in_runtime() {
                     // Not due when created: compare with the reactor's last reading of the
                     // clock (earlier than now), which catches a sleep that expired before an
                     // earlier look at the timers, instead of reading the clock again.
@@ -199,14 +200,14 @@ impl Future for Sleep {
                     if self.deadline <= reactor.last_now.get() {
                         return Poll::Ready(());
                     }
-                    self.register(reactor, cx);
-                    return Poll::Pending;
-                }
-                if self.deadline <= clock::now() {
-                    return Poll::Ready(());
-                }
-                assert_in_runtime("solo::time::Sleep");
-                let reactor = Reactor::current().unwrap_or_else(|e| panic!("solo: {e}"));
+                    reactor
+                } else {
+                    if self.deadline <= clock::now() {
+                        return Poll::Ready(());
+                    }
+                    assert_in_runtime("solo::time::Sleep");
+                    Reactor::current().unwrap_or_else(|e| panic!("solo: {e}"))
+                };
                 self.register(reactor, cx);
                 Poll::Pending
             }
@@ -215,6 +216,7 @@ impl Future for Sleep {
 }
 
 impl Drop for Sleep {
+    #[inline]
     fn drop(&mut self) {
         if let Some((reactor, key)) = self.timer.take() {
             let waker = reactor.timers.borrow_mut().remove(key);

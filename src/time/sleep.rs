@@ -37,6 +37,7 @@ use crate::reactor::Reactor;
 ///     assert!(start.elapsed() >= Duration::from_millis(5));
 /// });
 /// ```
+#[inline]
 pub fn sleep(duration: Duration) -> Sleep {
     let mut sleep = Sleep::new(clock::deadline_after(clock::now(), duration));
     // A sleep of a non-zero duration was not due when it was created: on the real clock its
@@ -61,6 +62,7 @@ pub fn sleep(duration: Duration) -> Sleep {
 ///     assert!(Instant::now() >= deadline);
 /// });
 /// ```
+#[inline]
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep::new(deadline)
 }
@@ -87,6 +89,7 @@ pub struct Sleep {
 }
 
 impl Sleep {
+    #[inline]
     fn new(deadline: Instant) -> Sleep {
         Sleep {
             deadline,
@@ -173,6 +176,7 @@ impl Sleep {
 impl Future for Sleep {
     type Output = ();
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         match &self.timer {
             Some((reactor, key)) => {

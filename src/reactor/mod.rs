@@ -88,6 +88,7 @@ impl Reactor {
             sources: RefCell::new(Slab::new()),
             generation: Cell::new(0),
             waiter: RefCell::new(sys::Waiter::new()),
+            // The heap counts deadlines from this thread's clock now (never later than it).
             timers: RefCell::new(TimerHeap::new(clock::now())),
             last_now: Cell::new(Instant::now()),
             to_wake: RefCell::new(Vec::new()),

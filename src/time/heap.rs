@@ -35,10 +35,11 @@
 //!    last one, is flushed, or a compaction drops it.
 //! 3. Garbage is bounded: popped whenever it reaches the top (so [`next_deadline`] is always
 //!    the earliest **live** deadline and the reactor never wakes up for a cancelled timer),
-//!    removed at once when its entry is the last one of the buffer or the heap (the common "create, poll once,
-//!    drop" of a timeout that did not fire leaves nothing behind), and the heap is rebuilt
-//!    without it once it outnumbers the live entries (amortised O(1) per cancellation). A
-//!    million sleeps created and dropped keep memory flat.
+//!    removed at once when its entry is the last one of the buffer or of the heap (the common
+//!    "create, poll once, drop" of a timeout that did not fire leaves nothing behind), freed
+//!    by the next flush when it is staged (at most `STAGE_CAP` entries), and the heap is
+//!    rebuilt without it once it outnumbers the live entries (amortised O(1) per
+//!    cancellation). A million sleeps created and dropped keep memory flat.
 //! 4. Never early: an entry fires only if `at <= now - base`. `at` is exact for deadlines
 //!    within 584 years of `base`; a deadline before `base` gets `at = 0` (due at any `now >=
 //!    base`, which is later than it), one beyond gets `at = NEVER_AT`, which never fires. The

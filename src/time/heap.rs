@@ -1,4 +1,4 @@
-//! The timer heap: a 4-ary min-heap of compact deadline entries behind a small staging
+//! The timer heap: a binary min-heap of compact deadline entries behind a small staging
 //! buffer, with O(1) cancellation by lazy deletion.
 //!
 //! # Data structure
@@ -7,13 +7,13 @@
 //!   its sequence number. A [`TimerKey`] is `(slot index, seq)`; it matches only while the
 //!   slot's `seq` equals it, so a key of a timer that fired or was cancelled never matches a
 //!   later timer that reuses the slot (seqs are unique: a `u64` counter).
-//! - **Heap** (`Vec<Entry>`): a 4-ary min-heap (children of `i` at `4i+1..=4i+4`) of 16-byte
+//! - **Heap** (`Vec<Entry>`): a binary min-heap (children of `i` at `2i+1` and `2i+2`) of 16-byte
 //!   entries `(at, tie, slot)`, ordered by `(at, tie)`. `at` is the deadline in nanoseconds
 //!   after the heap's `base` instant (a `u64`); `tie` numbers the entries in their order of
 //!   entry into the heap, so equal deadlines fire in insertion order (staging keeps that
-//!   order, and a reset is a new insertion). A comparison is one 128-bit compare, four
-//!   siblings fill 64 bytes, and the heap is half as deep as a binary one: a pop from 100,000
-//!   timers misses L1 about 5.6 times instead of 6.7 with 24-byte entries (callgrind).
+//!   order, and a reset is a new insertion). A comparison is one 128-bit compare, and four
+//!   entries fill a 64-byte cache line. (A 4-ary heap of the same entries measured the same
+//!   instructions per timer on `examples/op_cost.rs sleep_many`, so the heap stays binary.)
 //! - `tie` is a `u32`. Before it would wrap (every 4 billion insertions) the heap drops its
 //!   garbage, sorts itself (a sorted array is a heap) and renumbers the ties `0..len` in that
 //!   order: relative order is kept, and the cost is O(n log n) per 4 billion insertions.
@@ -64,7 +64,7 @@ const STAGE_CAP: usize = 64;
 const TIE_LIMIT: u32 = u32::MAX;
 
 /// Children per heap node.
-const ARITY: usize = 4;
+const ARITY: usize = 2;
 
 /// The `seq` of a slot that holds no live timer (a timer's `seq` never reaches it).
 const DEAD: u64 = u64::MAX;
@@ -121,8 +121,8 @@ impl Entry {
     }
 }
 
-/// A 4-ary min-heap of entries in a `Vec` (index 0 is the earliest). Our own rather than
-/// `std`'s binary `BinaryHeap`: half the depth, and one operation the latter lacks, removing
+/// A binary min-heap of entries in a `Vec` (index 0 is the earliest). Our own rather than
+/// `std`'s `BinaryHeap` for the one operation the latter lacks, removing
 /// the last element.
 struct MinHeap {
     entries: Vec<Entry>,
@@ -199,13 +199,10 @@ impl MinHeap {
         best
     }
 
-    /// The earliest of the four children at `first..first + 4` (two rounds, branch-free).
+    /// The earlier of the two children at `first` and `first + 1` (branch-free).
     #[inline(always)]
-    fn earliest4(entries: &[Entry], first: usize) -> usize {
-        let c = &entries[first..first + ARITY];
-        let a = usize::from(c[1].before(&c[0]));
-        let b = 2 + usize::from(c[3].before(&c[2]));
-        first + if c[b].before(&c[a]) { b } else { a }
+    fn earliest_pair(entries: &[Entry], first: usize) -> usize {
+        first + usize::from(entries[first + 1].before(&entries[first]))
     }
 
     /// Moves the entry at `pos` down to where it belongs (for `retain`'s heapify).
@@ -239,7 +236,7 @@ impl MinHeap {
         loop {
             let first = ARITY * pos + 1;
             if first + ARITY <= end {
-                let child = Self::earliest4(entries, first);
+                let child = Self::earliest_pair(entries, first);
                 entries[pos] = entries[child];
                 pos = child;
             } else {

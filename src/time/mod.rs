@@ -3,7 +3,7 @@
 //!
 //! # Design
 //!
-//! Each thread's reactor keeps one 4-ary min-heap of deadlines (`heap.rs`, which documents the
+//! Each thread's reactor keeps one binary min-heap of deadlines (`heap.rs`, which documents the
 //! structure and its invariants). A timer is registered on its first poll (O(1): it is staged,
 //! and sifted into the heap, O(log n), only if it is still pending when the reactor next looks
 //! at the timers) and removed in O(1) when dropped; the reactor's sleep is bounded by the

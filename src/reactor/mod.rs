@@ -88,7 +88,8 @@ impl Reactor {
             sources: RefCell::new(Slab::new()),
             generation: Cell::new(0),
             waiter: RefCell::new(sys::Waiter::new()),
-            timers: RefCell::new(TimerHeap::new()),
+            // The heap counts deadlines from this thread's clock now (never later than it).
+            timers: RefCell::new(TimerHeap::new(clock::now())),
             last_now: Cell::new(Instant::now()),
             to_wake: RefCell::new(Vec::new()),
             counters: Counters::default(),
@@ -101,7 +102,17 @@ impl Reactor {
     /// # Errors
     ///
     /// The OS refused to create a poller, or the thread is exiting.
+    #[inline]
     pub(crate) fn current() -> io::Result<Rc<Reactor>> {
+        // The common case, kept small enough to inline: `Reactor::new` stays out of line.
+        if let Ok(Some(reactor)) = REACTOR.try_with(|cell| cell.get().cloned()) {
+            return Ok(reactor);
+        }
+        Self::current_slow()
+    }
+
+    #[cold]
+    fn current_slow() -> io::Result<Rc<Reactor>> {
         REACTOR
             .try_with(|cell| {
                 if let Some(reactor) = cell.get() {

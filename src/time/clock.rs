@@ -186,11 +186,13 @@ pub(crate) fn advance_to(deadline: Instant) -> bool {
 }
 
 /// `now + duration`, saturated to a far-future instant instead of overflowing.
+#[inline]
 pub(crate) fn deadline_after(now: Instant, duration: Duration) -> Instant {
     now.checked_add(duration).unwrap_or_else(|| far_future(now))
 }
 
 /// An instant no timer reaches (used for `Duration::MAX`).
+#[cold]
 pub(crate) fn far_future(now: Instant) -> Instant {
     now.checked_add(NEVER)
         .or_else(|| now.checked_add(Duration::from_secs(365 * 24 * 60 * 60)))

@@ -3,11 +3,13 @@
 //!
 //! # Design
 //!
-//! Each thread's reactor keeps one binary heap of deadlines (`heap.rs`). A timer is inserted
-//! on its first poll (O(log n)) and removed in O(1) when dropped; the reactor's sleep is
-//! bounded by the earliest live deadline, so there is no periodic tick and no wake-up for a
-//! cancelled timer. Registering a timer on the owner thread never notifies the reactor:
-//! nobody else can be sleeping in it.
+//! Each thread's reactor keeps one binary min-heap of deadlines (`heap.rs`, which documents the
+//! structure and its invariants). A timer is registered on its first poll (O(1): it is staged,
+//! and sifted into the heap, O(log n), only if it is still pending when the reactor next looks
+//! at the timers) and removed in O(1) when dropped; the reactor's sleep is bounded by the
+//! earliest live deadline, so there is no periodic tick and no wake-up for a cancelled timer.
+//! Registering a timer on the owner thread never notifies the reactor: nobody else can be
+//! sleeping in it.
 //!
 //! # Guarantees
 //!

@@ -37,6 +37,7 @@ use crate::reactor::Reactor;
 ///     assert!(start.elapsed() >= Duration::from_millis(5));
 /// });
 /// ```
+#[inline]
 pub fn sleep(duration: Duration) -> Sleep {
     let mut sleep = Sleep::new(clock::deadline_after(clock::now(), duration));
     // A sleep of a non-zero duration was not due when it was created: on the real clock its
@@ -61,6 +62,7 @@ pub fn sleep(duration: Duration) -> Sleep {
 ///     assert!(Instant::now() >= deadline);
 /// });
 /// ```
+#[inline]
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep::new(deadline)
 }
@@ -87,6 +89,7 @@ pub struct Sleep {
 }
 
 impl Sleep {
+    #[inline]
     fn new(deadline: Instant) -> Sleep {
         Sleep {
             deadline,
@@ -160,6 +163,7 @@ impl Sleep {
         }
     }
 
+    #[inline]
     fn register(&mut self, reactor: Rc<Reactor>, cx: &Context<'_>) {
         let key = reactor
             .timers
@@ -172,6 +176,7 @@ impl Sleep {
 impl Future for Sleep {
     type Output = ();
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         match &self.timer {
             Some((reactor, key)) => {
@@ -191,7 +196,7 @@ impl Future for Sleep {
                 Poll::Pending
             }
             None => {
-                if !self.check_due && clock::is_real() && in_runtime() {
+                let reactor = if !self.check_due && clock::is_real() && in_runtime() {
                     // Not due when created: compare with the reactor's last reading of the
                     // clock (earlier than now), which catches a sleep that expired before an
                     // earlier look at the timers, instead of reading the clock again.
@@ -199,14 +204,14 @@ impl Future for Sleep {
                     if self.deadline <= reactor.last_now.get() {
                         return Poll::Ready(());
                     }
-                    self.register(reactor, cx);
-                    return Poll::Pending;
-                }
-                if self.deadline <= clock::now() {
-                    return Poll::Ready(());
-                }
-                assert_in_runtime("solo::time::Sleep");
-                let reactor = Reactor::current().unwrap_or_else(|e| panic!("solo: {e}"));
+                    reactor
+                } else {
+                    if self.deadline <= clock::now() {
+                        return Poll::Ready(());
+                    }
+                    assert_in_runtime("solo::time::Sleep");
+                    Reactor::current().unwrap_or_else(|e| panic!("solo: {e}"))
+                };
                 self.register(reactor, cx);
                 Poll::Pending
             }
@@ -215,6 +220,7 @@ impl Future for Sleep {
 }
 
 impl Drop for Sleep {
+    #[inline]
     fn drop(&mut self) {
         if let Some((reactor, key)) = self.timer.take() {
             let waker = reactor.timers.borrow_mut().remove(key);

@@ -151,6 +151,7 @@ impl Local {
     }
 
     /// Queues a task woken (or spawned) on the owner thread.
+    #[inline]
     pub(crate) fn push(&self, runnable: Runnable<TaskMeta>) {
         self.queue.borrow_mut().push_back(runnable);
         Counters::add(&self.reactor.counters.wakes_local, 1);

@@ -2,25 +2,28 @@
 //!
 //! # Invariants
 //!
-//! - Both halves share one `Rc`; the value, both wakers and both "gone" flags live in one
-//!   `RefCell`. Halves are `!Send` because of the `Rc`.
-//! - `tx_gone` is set when the [`Sender`] is dropped or consumed by [`Sender::send`];
-//!   `rx_closed` when the [`Receiver`] is dropped or [`Receiver::close`]d. Neither is ever
+//! - Both halves share one `Rc<Shared>`; the value, both wakers and the "gone" flags live in
+//!   `Cell`s. Halves are `!Send` because of the `Rc`. No `RefCell`: every access is a short
+//!   `take`/`set` that runs no foreign code, so there is no borrow to track; a waker is woken
+//!   and a value dropped only after the channel's state is final.
+//! - `TX_GONE` is set when the [`Sender`] is dropped or consumed by [`Sender::send`];
+//!   `RX_CLOSED` when the [`Receiver`] is dropped or [`Receiver::close`]d. Neither is ever
 //!   cleared.
-//! - A value is stored only while `rx_closed` is false; a value sent before `close` can
+//! - A value is stored only while `RX_CLOSED` is clear; a value sent before `close` can
 //!   still be taken with [`Receiver::try_recv`] or by awaiting the receiver.
-//! - A value still stored when the receiver is dropped is dropped right there, outside the
-//!   borrow, on the receiver's thread.
+//! - A value still stored when the receiver is dropped is dropped right there, after the
+//!   channel is marked closed, on the receiver's thread.
+//! - A round trip costs one allocation (the `Rc`) and, per parked half, one waker clone:
+//!   re-polling with the same task's waker keeps the stored one (`will_wake`), and a send
+//!   wakes the stored waker by value, handing its reference to the executor.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::error::Error;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
-
-use super::waiters::register;
 
 /// Creates a connected sender and receiver for one value.
 ///
@@ -35,14 +38,14 @@ use super::waiters::register;
 /// });
 /// ```
 #[must_use = "dropping both halves closes the channel at once"]
+#[inline]
 pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
-    let shared = Rc::new(RefCell::new(State {
-        value: None,
-        tx_gone: false,
-        rx_closed: false,
-        rx_waker: None,
-        tx_waker: None,
-    }));
+    let shared = Rc::new(Shared {
+        value: Cell::new(None),
+        flags: Cell::new(0),
+        rx_waker: Cell::new(None),
+        tx_waker: Cell::new(None),
+    });
     (
         Sender {
             shared: shared.clone(),
@@ -51,16 +54,52 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
     )
 }
 
-struct State<T> {
-    value: Option<T>,
-    /// The sender was dropped or consumed.
-    tx_gone: bool,
-    /// The receiver was dropped or closed.
-    rx_closed: bool,
+/// The sender was dropped or consumed.
+const TX_GONE: u8 = 1;
+/// The receiver was dropped or closed.
+const RX_CLOSED: u8 = 2;
+
+struct Shared<T> {
+    value: Cell<Option<T>>,
+    /// `TX_GONE` and `RX_CLOSED`.
+    flags: Cell<u8>,
     /// Woken when a value is sent or the sender goes away.
-    rx_waker: Option<Waker>,
+    rx_waker: Cell<Option<Waker>>,
     /// Woken when the receiver closes (see [`Sender::closed`]).
-    tx_waker: Option<Waker>,
+    tx_waker: Cell<Option<Waker>>,
+}
+
+impl<T> Shared<T> {
+    #[inline]
+    fn is(&self, flag: u8) -> bool {
+        self.flags.get() & flag != 0
+    }
+
+    #[inline]
+    fn set(&self, flag: u8) {
+        self.flags.set(self.flags.get() | flag);
+    }
+}
+
+/// Stores a clone of `waker` in `slot`, unless the stored one already wakes the same task.
+#[inline]
+fn register(slot: &Cell<Option<Waker>>, waker: &Waker) {
+    match slot.take() {
+        Some(old) if old.will_wake(waker) => slot.set(Some(old)),
+        old => {
+            slot.set(Some(waker.clone()));
+            // Dropped once the new waker is in place: a waker's destructor is foreign code.
+            drop(old);
+        }
+    }
+}
+
+/// Wakes the waker taken out of `slot`, if any.
+#[inline]
+fn wake(slot: &Cell<Option<Waker>>) {
+    if let Some(waker) = slot.take() {
+        waker.wake();
+    }
 }
 
 /// Sends the value; consumed by [`send`](Sender::send).
@@ -73,7 +112,7 @@ struct State<T> {
 /// assert_eq!(rx.try_recv(), Ok(1));
 /// ```
 pub struct Sender<T> {
-    shared: Rc<RefCell<State<T>>>,
+    shared: Rc<Shared<T>>,
 }
 
 impl<T> Sender<T> {
@@ -92,17 +131,15 @@ impl<T> Sender<T> {
     /// ```
     #[inline]
     pub fn send(self, value: T) -> Result<(), T> {
-        let waker = {
-            let mut state = self.shared.borrow_mut();
-            if state.rx_closed {
-                return Err(value);
-            }
-            state.value = Some(value);
-            state.rx_waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
+        let shared = &*self.shared;
+        if shared.is(RX_CLOSED) {
+            return Err(value);
         }
+        shared.value.set(Some(value));
+        // Marked gone here, so the receiver sees a final state when it wakes; `Drop` then
+        // finds nothing left to do.
+        shared.set(TX_GONE);
+        wake(&shared.rx_waker);
         Ok(())
     }
 
@@ -117,7 +154,7 @@ impl<T> Sender<T> {
     /// assert!(tx.is_closed());
     /// ```
     pub fn is_closed(&self) -> bool {
-        self.shared.borrow().rx_closed
+        self.shared.is(RX_CLOSED)
     }
 
     /// Waits until the receiver is dropped or closed.
@@ -156,25 +193,23 @@ impl<T> Sender<T> {
     /// });
     /// ```
     pub fn poll_closed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let mut state = self.shared.borrow_mut();
-        if state.rx_closed {
+        if self.shared.is(RX_CLOSED) {
             return Poll::Ready(());
         }
-        register(&mut state.tx_waker, cx.waker());
+        register(&self.shared.tx_waker, cx.waker());
         Poll::Pending
     }
 }
 
 impl<T> Drop for Sender<T> {
+    #[inline]
     fn drop(&mut self) {
-        let waker = {
-            let mut state = self.shared.borrow_mut();
-            state.tx_gone = true;
-            state.rx_waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
+        // Already gone: consumed by a `send`, which did the rest.
+        if self.shared.is(TX_GONE) {
+            return;
         }
+        self.shared.set(TX_GONE);
+        wake(&self.shared.rx_waker);
     }
 }
 
@@ -225,7 +260,7 @@ impl<T> fmt::Debug for Closed<'_, T> {
 /// });
 /// ```
 pub struct Receiver<T> {
-    shared: Rc<RefCell<State<T>>>,
+    shared: Rc<Shared<T>>,
 }
 
 impl<T> Receiver<T> {
@@ -248,10 +283,9 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
     /// ```
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
-        let mut state = self.shared.borrow_mut();
-        match state.value.take() {
+        match self.shared.value.take() {
             Some(value) => Ok(value),
-            None if state.tx_gone || state.rx_closed => Err(TryRecvError::Closed),
+            None if self.shared.is(TX_GONE | RX_CLOSED) => Err(TryRecvError::Closed),
             None => Err(TryRecvError::Empty),
         }
     }
@@ -268,14 +302,8 @@ impl<T> Receiver<T> {
     /// assert!(rx.try_recv().is_err());
     /// ```
     pub fn close(&mut self) {
-        let waker = {
-            let mut state = self.shared.borrow_mut();
-            state.rx_closed = true;
-            state.tx_waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        self.shared.set(RX_CLOSED);
+        wake(&self.shared.tx_waker);
     }
 }
 
@@ -284,29 +312,29 @@ impl<T> Future for Receiver<T> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut state = self.shared.borrow_mut();
-        if let Some(value) = state.value.take() {
+        let shared = &*self.shared;
+        if let Some(value) = shared.value.take() {
             return Poll::Ready(Ok(value));
         }
-        if state.tx_gone || state.rx_closed {
+        if shared.is(TX_GONE | RX_CLOSED) {
             return Poll::Ready(Err(RecvError(())));
         }
-        register(&mut state.rx_waker, cx.waker());
+        register(&shared.rx_waker, cx.waker());
         Poll::Pending
     }
 }
 
 impl<T> Drop for Receiver<T> {
+    #[inline]
     fn drop(&mut self) {
-        let (value, waker) = {
-            let mut state = self.shared.borrow_mut();
-            state.rx_closed = true;
-            (state.value.take(), state.tx_waker.take())
-        };
-        // The value's destructor runs outside the borrow: it may touch this channel.
-        drop(value);
-        if let Some(waker) = waker {
-            waker.wake();
+        let shared = &*self.shared;
+        let sender_gone = shared.is(TX_GONE);
+        shared.set(RX_CLOSED);
+        // The value's destructor may touch this channel: the state is final by now.
+        drop(shared.value.take());
+        // With the sender gone, nobody waits in `Sender::closed`.
+        if !sender_gone {
+            wake(&shared.tx_waker);
         }
     }
 }

@@ -113,6 +113,7 @@ impl<D> Waiters<D> {
     }
 
     /// Stores `waker` for a linked waiter, cloning only if it would wake a different task.
+    #[inline]
     pub(crate) fn register(&mut self, key: Key, waker: &Waker) {
         let slot = &mut self.nodes[key.0].waker;
         match slot {
@@ -244,6 +245,7 @@ impl WakeList {
 }
 
 /// Replaces a stored waker with `waker` unless it already wakes the same task.
+#[inline]
 pub(crate) fn register(slot: &mut Option<Waker>, waker: &Waker) {
     match slot {
         Some(old) if old.will_wake(waker) => {}

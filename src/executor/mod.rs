@@ -44,6 +44,7 @@ pub(crate) use current::{Enter, assert_in_runtime, in_runtime, is_current};
 pub use current::{block_on, spawn_local};
 pub(crate) use local::{Local, MainLease, MainWake, REACTOR_INTERVAL};
 pub(crate) use shared::Shared;
+pub(crate) use task::TaskRef;
 pub use task::{Task, TaskId};
 pub use yield_now::{YieldNow, yield_now};
 

@@ -15,14 +15,18 @@
 //! - Futures are only ever polled and dropped on the owner thread (see `shared.rs`).
 //! - A panic in a future's `Drop` is caught here: async-task would otherwise abort the
 //!   process. The panic hook has already printed it; solo keeps dropping the other tasks.
+//! - While a tracked task's future is polled, `POLLED` points to that poll's [`Polled`] (its
+//!   `Rc<Local>`, slot and waker), and only then: [`TaskRef`] relies on it.
 
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::pin::Pin;
-use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::ptr;
+use std::rc::{Rc, Weak};
+use std::task::{Context, Poll, Waker};
 
 use super::local::Local;
 use super::shared::Shared;
@@ -137,7 +141,18 @@ impl<F: Future> Future for TaskFuture<F> {
         let this = unsafe { self.get_unchecked_mut() };
         // SAFETY: see above; `this.future` is not moved.
         let future = unsafe { Pin::new_unchecked(&mut *this.future) };
-        let poll = future.poll(cx);
+        let poll = if this.slot == UNTRACKED {
+            // Not in `active` yet: primitives clone the waker, as for any foreign task.
+            future.poll(cx)
+        } else {
+            let polled = Polled {
+                local: &this.local,
+                slot: this.slot & !NAMED_SLOT,
+                waker: cx.waker(),
+            };
+            let _published = Publish::new(&polled);
+            future.poll(cx)
+        };
         if poll.is_ready() {
             this.local.task_completed();
         } else if this.slot == UNTRACKED {
@@ -162,6 +177,118 @@ impl<F> Drop for TaskFuture<F> {
         // and one bad destructor must not abort the process or stop the other tasks from being
         // dropped. The panic hook has already reported it.
         drop(dropped);
+    }
+}
+
+thread_local! {
+    /// The tracked task whose future this thread is polling right now (innermost, for nested
+    /// `block_on` calls), or null. Points to a [`Polled`] on the stack of that poll; see
+    /// [`TaskRef`].
+    static POLLED: Cell<*const Polled> = const { Cell::new(ptr::null()) };
+}
+
+/// What [`TaskRef::of`] needs to know about the task being polled.
+struct Polled {
+    /// The polled `TaskFuture`'s own `local`.
+    local: *const Rc<Local>,
+    /// Its key in `Local::active` (without `NAMED_SLOT`).
+    slot: usize,
+    /// The waker the task is polled with.
+    waker: *const Waker,
+}
+
+/// Publishes a `Polled` in `POLLED` for the duration of one poll; restores the previous value
+/// when the poll returns or unwinds.
+struct Publish(*const Polled);
+
+impl Publish {
+    #[inline(always)]
+    fn new(polled: &Polled) -> Publish {
+        Publish(POLLED.with(|p| p.replace(polled)))
+    }
+}
+
+impl Drop for Publish {
+    #[inline(always)]
+    fn drop(&mut self) {
+        POLLED.with(|p| p.set(self.0));
+    }
+}
+
+/// A parked solo task, named by its slot in its executor's `active` set: what the `!Send`
+/// primitives of `solo::sync` keep instead of a clone of the task's waker.
+///
+/// Cloning an async-task waker is an atomic increment of the task's state word; done while
+/// the task runs, it also makes the executor's end-of-poll compare-and-swap fail once and
+/// retry. A `TaskRef` touches no atomic: it borrows the waker that `active` holds for every
+/// parked task anyway, and waking it is one `wake_by_ref`.
+///
+/// A `TaskRef` is made only for the task this thread is polling, from inside that poll
+/// ([`TaskRef::of`] returns `None` otherwise, and the caller clones the waker). It is
+/// `!Send` (it holds a `Weak<Local>`), so it is woken on the executor's thread. Waking it
+/// after the task ended or its executor was dropped does nothing: the executor is gone, or
+/// the slot is empty, or it holds another task, told apart by the waker's data pointer (the
+/// task's address, which cannot be reused while the slot's waker keeps that task alive).
+pub(crate) struct TaskRef {
+    /// Weak: a stray `TaskRef` must not keep a dropped executor's state alive.
+    local: Weak<Local>,
+    slot: usize,
+    /// The task's waker's data pointer (the task's address).
+    task: *const (),
+}
+
+impl TaskRef {
+    /// The task `waker` wakes, if it is the tracked solo task this thread is polling.
+    #[inline]
+    pub(crate) fn of(waker: &Waker) -> Option<TaskRef> {
+        let polled = POLLED.with(Cell::get);
+        if polled.is_null() {
+            return None;
+        }
+        // SAFETY: a non-null `POLLED` points to the `Polled` on the stack of a
+        // `TaskFuture::poll` still running on this thread (`Publish` restores the previous
+        // value when that poll returns or unwinds), and its pointers to that `TaskFuture`'s
+        // `local` and to the poll's waker are valid for as long.
+        let (polled, own) = unsafe { (&*polled, &*(*polled).waker) };
+        if !own.will_wake(waker) {
+            return None;
+        }
+        Some(TaskRef {
+            // SAFETY: as above.
+            local: Rc::downgrade(unsafe { &*polled.local }),
+            slot: polled.slot,
+            task: waker.data(),
+        })
+    }
+
+    /// Whether `waker` is this task's, polled right now (so the `TaskRef` can stay).
+    #[inline]
+    pub(crate) fn will_wake(&self, waker: &Waker) -> bool {
+        let polled = POLLED.with(Cell::get);
+        // SAFETY: as in `of`.
+        !polled.is_null()
+            && unsafe {
+                (*polled).slot == self.slot
+                    && ptr::eq(Rc::as_ptr(&*(*polled).local), self.local.as_ptr())
+                    && (*(*polled).waker).will_wake(waker)
+            }
+            && waker.data() == self.task
+    }
+
+    /// Wakes the task, if it is still parked in its slot.
+    #[inline]
+    pub(crate) fn wake(&self) {
+        if let Some(local) = self.local.upgrade() {
+            local.wake_parked(self.slot, self.task);
+        }
+    }
+}
+
+impl fmt::Debug for TaskRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskRef")
+            .field("slot", &self.slot)
+            .finish_non_exhaustive()
     }
 }
 
@@ -306,5 +433,43 @@ impl<T> fmt::Debug for Task<T> {
             .field("location", &self.location())
             .field("finished", &self.is_finished())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn polled() -> *const Polled {
+        POLLED.with(Cell::get)
+    }
+
+    /// `POLLED` is set only during a tracked task's poll, restored after a nested one, and
+    /// cleared when a poll panics: `TaskRef::of` must never see a finished poll's stack.
+    #[test]
+    fn polled_is_published_only_while_a_tracked_task_polls() {
+        let ex = crate::LocalExecutor::new();
+        let seen = Rc::new(Cell::new((false, false, false)));
+        let s = seen.clone();
+        let task = ex.spawn(async move {
+            let first = !polled().is_null();
+            crate::yield_now().await; // tracked from here on
+            let outer = polled();
+            crate::LocalExecutor::new().block_on(async {
+                let inner = crate::spawn_local(async { crate::yield_now().await });
+                inner.await;
+            });
+            s.set((first, !outer.is_null(), polled() == outer));
+        });
+        ex.block_on(task);
+        assert_eq!(seen.get(), (false, true, true));
+        assert!(polled().is_null());
+        let panics = ex.spawn(async {
+            crate::yield_now().await;
+            panic!("boom in a tracked poll");
+        });
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ex.block_on(panics)));
+        assert!(result.is_err());
+        assert!(polled().is_null());
     }
 }

@@ -25,6 +25,8 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
+use super::waiters::Wakeup;
+
 /// Creates a connected sender and receiver for one value.
 ///
 /// # Examples
@@ -64,9 +66,9 @@ struct Shared<T> {
     /// `TX_GONE` and `RX_CLOSED`.
     flags: Cell<u8>,
     /// Woken when a value is sent or the sender goes away.
-    rx_waker: Cell<Option<Waker>>,
+    rx_waker: Cell<Option<Wakeup>>,
     /// Woken when the receiver closes (see [`Sender::closed`]).
-    tx_waker: Cell<Option<Waker>>,
+    tx_waker: Cell<Option<Wakeup>>,
 }
 
 impl<T> Shared<T> {
@@ -81,22 +83,22 @@ impl<T> Shared<T> {
     }
 }
 
-/// Stores a clone of `waker` in `slot`, unless the stored one already wakes the same task.
+/// Stores a way to wake `waker`'s task in `slot`, unless the stored one already wakes it.
 #[inline]
-fn register(slot: &Cell<Option<Waker>>, waker: &Waker) {
+fn register(slot: &Cell<Option<Wakeup>>, waker: &Waker) {
     match slot.take() {
         Some(old) if old.will_wake(waker) => slot.set(Some(old)),
         old => {
-            slot.set(Some(waker.clone()));
-            // Dropped once the new waker is in place: a waker's destructor is foreign code.
+            slot.set(Some(Wakeup::new(waker)));
+            // Dropped once the new one is in place: a waker's destructor is foreign code.
             drop(old);
         }
     }
 }
 
-/// Wakes the waker taken out of `slot`, if any.
+/// Wakes the task registered in `slot`, if any.
 #[inline]
-fn wake(slot: &Cell<Option<Waker>>) {
+fn wake(slot: &Cell<Option<Wakeup>>) {
     if let Some(waker) = slot.take() {
         waker.wake();
     }
@@ -503,6 +505,139 @@ mod tests {
         assert_eq!(drops.get(), 1);
         drop(back);
         assert_eq!(drops.get(), 2);
+    }
+
+    /// A receiver shared outside the task that waits on it, so it outlives that task.
+    type SharedRx = Rc<std::cell::RefCell<Receiver<u8>>>;
+
+    /// Polls the shared receiver once from inside a task; `Some` once it is ready.
+    fn poll_shared(rx: &SharedRx, cx: &mut Context<'_>) -> Option<Result<u8, RecvError>> {
+        match Pin::new(&mut *rx.borrow_mut()).poll(cx) {
+            Poll::Ready(r) => Some(r),
+            Poll::Pending => None,
+        }
+    }
+
+    /// A task parked on a receiver on its second poll (once the executor tracks it, so the
+    /// channel keeps its slot rather than a waker clone) is woken by the send.
+    #[test]
+    fn tracked_task_is_woken_through_its_slot() {
+        let ex = crate::LocalExecutor::new();
+        let (tx, rx) = channel();
+        let task = ex.spawn(async move {
+            crate::yield_now().await;
+            rx.await
+        });
+        ex.run_until_stalled();
+        assert!(!task.is_finished());
+        tx.send(5).unwrap();
+        assert_eq!(ex.run_until_stalled(), 1);
+        assert_eq!(ex.block_on(task), Ok(5));
+    }
+
+    /// The parked task is cancelled and another task takes over its slot: a send on the old
+    /// task's channel must not wake the newcomer.
+    #[test]
+    fn send_after_the_parked_task_is_gone_wakes_nobody_else() {
+        let ex = crate::LocalExecutor::new();
+        let (tx, rx) = channel();
+        let rx: SharedRx = Rc::new(std::cell::RefCell::new(rx));
+        let first = ex.spawn({
+            let rx = rx.clone();
+            async move {
+                crate::yield_now().await;
+                std::future::poll_fn(|cx| poll_shared(&rx, cx).map_or(Poll::Pending, Poll::Ready))
+                    .await
+            }
+        });
+        ex.run_until_stalled();
+        drop(first); // cancelled: its future is dropped, its slot freed
+        ex.run_until_stalled();
+        let polls = Rc::new(Cell::new(0));
+        let p = polls.clone();
+        let _second = ex.spawn(std::future::poll_fn(move |_| {
+            p.set(p.get() + 1);
+            Poll::<()>::Pending
+        }));
+        ex.run_until_stalled();
+        assert_eq!(polls.get(), 1);
+        tx.send(1).unwrap();
+        assert_eq!(ex.run_until_stalled(), 0, "nobody is woken");
+        assert_eq!(polls.get(), 1);
+        assert_eq!(rx.borrow_mut().try_recv(), Ok(1));
+    }
+
+    /// The executor is dropped while its task waits: a later send is a no-op wake.
+    #[test]
+    fn send_after_the_executor_is_dropped_is_a_noop() {
+        let (tx, rx) = channel();
+        let rx: SharedRx = Rc::new(std::cell::RefCell::new(rx));
+        {
+            let ex = crate::LocalExecutor::new();
+            let rx = rx.clone();
+            ex.spawn(async move {
+                crate::yield_now().await;
+                std::future::poll_fn(|cx| poll_shared(&rx, cx).map_or(Poll::Pending, Poll::Ready))
+                    .await
+            })
+            .detach();
+            ex.run_until_stalled();
+        }
+        tx.send(2).unwrap();
+        assert_eq!(rx.borrow_mut().try_recv(), Ok(2));
+    }
+
+    /// Inside a task, a receiver polled with some other waker (a combinator's) keeps a clone
+    /// of that waker and wakes it, not the task.
+    #[test]
+    fn foreign_waker_inside_a_task_is_cloned_and_woken() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        struct Count(AtomicUsize);
+        impl std::task::Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let ex = crate::LocalExecutor::new();
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let (tx, rx) = channel::<u8>();
+        let rx: SharedRx = Rc::new(std::cell::RefCell::new(rx));
+        let c = count.clone();
+        let r = rx.clone();
+        let task = ex.spawn(async move {
+            crate::yield_now().await;
+            let foreign = Waker::from(c);
+            assert!(poll_shared(&r, &mut Context::from_waker(&foreign)).is_none());
+        });
+        ex.block_on(task);
+        tx.send(3).unwrap();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(rx.borrow_mut().try_recv(), Ok(3));
+    }
+
+    /// A task that ran a nested `block_on` (whose own tasks published themselves meanwhile)
+    /// is still woken correctly afterwards.
+    #[test]
+    fn tracked_task_after_a_nested_block_on_is_woken() {
+        let ex = crate::LocalExecutor::new();
+        let (tx, rx) = channel();
+        let task = ex.spawn(async move {
+            crate::yield_now().await;
+            let inner = crate::LocalExecutor::new();
+            let (itx, irx) = channel();
+            let waiter = inner.spawn(async move {
+                crate::yield_now().await;
+                irx.await
+            });
+            inner.spawn(async move { itx.send(9).unwrap() }).detach();
+            assert_eq!(inner.block_on(waiter), Ok(9));
+            rx.await
+        });
+        ex.run_until_stalled();
+        assert!(!task.is_finished());
+        tx.send(4).unwrap();
+        assert_eq!(ex.block_on(task), Ok(4));
     }
 
     #[test]

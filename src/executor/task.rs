@@ -15,8 +15,9 @@
 //! - Futures are only ever polled and dropped on the owner thread (see `shared.rs`).
 //! - A panic in a future's `Drop` is caught here: async-task would otherwise abort the
 //!   process. The panic hook has already printed it; solo keeps dropping the other tasks.
-//! - While a tracked task's future is polled, `POLLED` points to that poll's [`Polled`] (its
-//!   `Rc<Local>`, slot and waker), and only then: [`TaskRef`] relies on it.
+//! - While a tracked task's future is polled, `POLLED` points to its `TaskFuture`'s
+//!   [`Polled`] (its `Rc<Local>`, slot and this poll's waker), and only then: [`TaskRef`]
+//!   relies on it.
 
 use std::cell::Cell;
 use std::fmt;
@@ -111,21 +112,31 @@ impl fmt::Display for TaskId {
     }
 }
 
-/// The future async-task stores: the user's future plus liveness tracking (16 bytes on top of
+/// The future async-task stores: the user's future plus liveness tracking (24 bytes on top of
 /// the user's future).
 pub(crate) struct TaskFuture<F> {
     future: ManuallyDrop<F>,
+    head: Polled,
+}
+
+/// A `TaskFuture`'s own fields; what [`TaskRef::of`] reads while the task is polled.
+struct Polled {
     local: Rc<Local>,
     /// The task's slot in `Local::active`, with [`NAMED_SLOT`] set if the task has a name.
     slot: usize,
+    /// The waker of the current (or last) poll; only read while that poll runs.
+    waker: *const Waker,
 }
 
 impl<F> TaskFuture<F> {
     pub(crate) fn new(future: F, local: Rc<Local>, slot: usize) -> Self {
         TaskFuture {
             future: ManuallyDrop::new(future),
-            local,
-            slot,
+            head: Polled {
+                local,
+                slot,
+                waker: ptr::null(),
+            },
         }
     }
 }
@@ -141,24 +152,21 @@ impl<F: Future> Future for TaskFuture<F> {
         let this = unsafe { self.get_unchecked_mut() };
         // SAFETY: see above; `this.future` is not moved.
         let future = unsafe { Pin::new_unchecked(&mut *this.future) };
-        let poll = if this.slot == UNTRACKED {
+        let head = &mut this.head;
+        let poll = if head.slot == UNTRACKED {
             // Not in `active` yet: primitives clone the waker, as for any foreign task.
             future.poll(cx)
         } else {
-            let polled = Polled {
-                local: &this.local,
-                slot: this.slot & !NAMED_SLOT,
-                waker: cx.waker(),
-            };
-            let _published = Publish::new(&polled);
+            head.waker = cx.waker();
+            let _published = Publish::new(head);
             future.poll(cx)
         };
         if poll.is_ready() {
-            this.local.task_completed();
-        } else if this.slot == UNTRACKED {
+            head.local.task_completed();
+        } else if head.slot == UNTRACKED {
             // Parked for the first time: from now on only wakers reach this task, so the
             // executor keeps one to find it at shutdown. (`cx.waker()` is this task's own.)
-            this.slot = this.local.track(cx.waker());
+            head.slot = head.local.track(cx.waker());
         }
         poll
     }
@@ -168,7 +176,7 @@ impl<F> Drop for TaskFuture<F> {
     fn drop(&mut self) {
         // Take the waker out first and drop it after the borrow ends: dropping a waker runs
         // async-task code, never ours, but borrows must not span foreign code on principle.
-        let waker = self.local.forget_task(self.slot);
+        let waker = self.head.local.forget_task(self.head.slot);
         drop(waker);
         let future = &mut self.future;
         // SAFETY: `future` is dropped exactly once, here, and never used afterwards.
@@ -182,19 +190,8 @@ impl<F> Drop for TaskFuture<F> {
 
 thread_local! {
     /// The tracked task whose future this thread is polling right now (innermost, for nested
-    /// `block_on` calls), or null. Points to a [`Polled`] on the stack of that poll; see
-    /// [`TaskRef`].
+    /// `block_on` calls), or null. Points to that task's [`Polled`]; see [`TaskRef`].
     static POLLED: Cell<*const Polled> = const { Cell::new(ptr::null()) };
-}
-
-/// What [`TaskRef::of`] needs to know about the task being polled.
-struct Polled {
-    /// The polled `TaskFuture`'s own `local`.
-    local: *const Rc<Local>,
-    /// Its key in `Local::active` (without `NAMED_SLOT`).
-    slot: usize,
-    /// The waker the task is polled with.
-    waker: *const Waker,
 }
 
 /// Publishes a `Polled` in `POLLED` for the duration of one poll; restores the previous value
@@ -245,18 +242,17 @@ impl TaskRef {
         if polled.is_null() {
             return None;
         }
-        // SAFETY: a non-null `POLLED` points to the `Polled` on the stack of a
-        // `TaskFuture::poll` still running on this thread (`Publish` restores the previous
-        // value when that poll returns or unwinds), and its pointers to that `TaskFuture`'s
-        // `local` and to the poll's waker are valid for as long.
+        // SAFETY: a non-null `POLLED` points to the `Polled` of a `TaskFuture` whose poll is
+        // still running on this thread (`Publish` restores the previous value when that poll
+        // returns or unwinds), so it is alive, and its `waker` is that poll's, valid for as
+        // long. Nothing writes to it during the poll.
         let (polled, own) = unsafe { (&*polled, &*(*polled).waker) };
         if !own.will_wake(waker) {
             return None;
         }
         Some(TaskRef {
-            // SAFETY: as above.
-            local: Rc::downgrade(unsafe { &*polled.local }),
-            slot: polled.slot,
+            local: Rc::downgrade(&polled.local),
+            slot: polled.slot & !NAMED_SLOT,
             task: waker.data(),
         })
     }
@@ -265,18 +261,19 @@ impl TaskRef {
     #[inline]
     pub(crate) fn will_wake(&self, waker: &Waker) -> bool {
         let polled = POLLED.with(Cell::get);
+        if polled.is_null() {
+            return false;
+        }
         // SAFETY: as in `of`.
-        !polled.is_null()
-            && unsafe {
-                (*polled).slot == self.slot
-                    && ptr::eq(Rc::as_ptr(&*(*polled).local), self.local.as_ptr())
-                    && (*(*polled).waker).will_wake(waker)
-            }
+        let (polled, own) = unsafe { (&*polled, &*(*polled).waker) };
+        polled.slot & !NAMED_SLOT == self.slot
+            && ptr::eq(Rc::as_ptr(&polled.local), self.local.as_ptr())
+            && own.will_wake(waker)
             && waker.data() == self.task
     }
 
     /// Wakes the task, if it is still parked in its slot.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn wake(&self) {
         if let Some(local) = self.local.upgrade() {
             local.wake_parked(self.slot, self.task);

@@ -272,7 +272,7 @@ impl Wakeup {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn wake(self) {
         match self {
             Wakeup::Task(task) => task.wake(),

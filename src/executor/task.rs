@@ -225,7 +225,8 @@ impl Drop for Publish {
 /// `!Send` (it holds a `Weak<Local>`), so it is woken on the executor's thread. Waking it
 /// after the task ended or its executor was dropped does nothing: the executor is gone, or
 /// the slot is empty, or it holds another task, told apart by the waker's data pointer (the
-/// task's address, which cannot be reused while the slot's waker keeps that task alive).
+/// task's address). A later task that got both the same slot and the same address would
+/// only see a spurious wake-up, which every future tolerates.
 pub(crate) struct TaskRef {
     /// Weak: a stray `TaskRef` must not keep a dropped executor's state alive.
     local: Weak<Local>,

@@ -3,9 +3,9 @@
 //! # Invariants
 //!
 //! - Both halves share one `Rc<Shared>`; the value, both wakers and the "gone" flags live in
-//!   `Cell`s. Halves are `!Send` because of the `Rc`. No `RefCell`: every access is a short
-//!   `take`/`set` that runs no foreign code, so there is no borrow to track; a waker is woken
-//!   and a value dropped only after the channel's state is final.
+//!   `Cell`s. Halves are `!Send` because of the `Rc`. No `RefCell` (no borrow flag to set and
+//!   clear on every access): state changes are `Cell` takes and sets, and a waker is woken or
+//!   a value dropped only once the channel's state is final.
 //! - `TX_GONE` is set when the [`Sender`] is dropped or consumed by [`Sender::send`];
 //!   `RX_CLOSED` when the [`Receiver`] is dropped or [`Receiver::close`]d. Neither is ever
 //!   cleared.
@@ -13,9 +13,10 @@
 //!   still be taken with [`Receiver::try_recv`] or by awaiting the receiver.
 //! - A value still stored when the receiver is dropped is dropped right there, after the
 //!   channel is marked closed, on the receiver's thread.
-//! - A round trip costs one allocation (the `Rc`) and, per parked half, one waker clone:
-//!   re-polling with the same task's waker keeps the stored one (`will_wake`), and a send
-//!   wakes the stored waker by value, handing its reference to the executor.
+//! - A round trip costs one allocation (the `Rc`). A half parked by a solo task keeps a
+//!   `TaskRef` (the task's slot in its executor, no atomic reference count; see
+//!   `executor/task.rs`), any other waker is cloned; re-polling with the same task's waker
+//!   keeps what is stored (`will_wake`).
 
 use std::cell::Cell;
 use std::error::Error;

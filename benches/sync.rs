@@ -30,10 +30,12 @@
 //!
 //! For instruction counts (repeatable on a loaded machine), `SOLO_BENCH_RUN=group,entry,n`
 //! runs one group's workload `n` times for the entries whose name contains `entry`, prints
-//! the time per operation and exits:
+//! the time per operation and exits. Name one entry in full (`on solo` alone would also run
+//! the cross pairings on solo), and take the difference of two runs (`n` and `2n`) to leave
+//! out the start-up:
 //!
 //! ```text
-//! SOLO_BENCH_RUN=oneshot_ping_pong,on solo,100000 valgrind --tool=callgrind \
+//! SOLO_BENCH_RUN="oneshot_ping_pong,solo::sync on solo,100000" valgrind --tool=callgrind \
 //!     target/release/deps/sync-<hash>
 //! ```
 

@@ -150,7 +150,9 @@ impl Local {
         Task::new(task)
     }
 
-    /// Queues a task woken (or spawned) on the owner thread.
+    /// Queues a task woken (or spawned) on the owner thread. Inlined into `schedule`, which
+    /// every wake on this thread goes through.
+    #[inline(always)]
     pub(crate) fn push(&self, runnable: Runnable<TaskMeta>) {
         self.queue.borrow_mut().push_back(runnable);
         Counters::add(&self.reactor.counters.wakes_local, 1);
@@ -189,6 +191,37 @@ impl Local {
     /// The number of live tasks.
     pub(crate) fn len(&self) -> usize {
         self.live.get()
+    }
+
+    /// Wakes the task parked in `slot` of `active` if it is still the task at address `task`
+    /// (the slot may have been emptied, or reused by another task, since). See `TaskRef`.
+    #[inline]
+    pub(crate) fn wake_parked(&self, slot: usize, task: *const ()) {
+        if self.shared.inbox.is_sleeping() {
+            return self.wake_parked_idle(slot, task);
+        }
+        // The borrow spans the wake: waking a solo task runs async-task's state update and
+        // `schedule`, which (on this, the owner thread, while the executor is awake) only
+        // pushes onto the queue. No other code runs, so nothing can want `active` mutably.
+        let active = self.active.borrow();
+        if let Some(waker) = active.get(slot).filter(|w| w.data() == task) {
+            waker.wake_by_ref();
+        }
+    }
+
+    /// `wake_parked` while the executor is idle inside a host's loop: the push notifies the
+    /// host (its callback is foreign code), so the waker is cloned and woken after the borrow.
+    #[cold]
+    fn wake_parked_idle(&self, slot: usize, task: *const ()) {
+        let waker = self
+            .active
+            .borrow()
+            .get(slot)
+            .filter(|w| w.data() == task)
+            .cloned();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
     }
 
     /// Tracks a task whose first poll returned `Pending`: returns its slot in `active`.

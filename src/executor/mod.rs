@@ -15,6 +15,10 @@
 //!   Wakers are `Send + Sync`: a wake on the owner thread pushes onto a `RefCell` queue (no
 //!   atomics beyond async-task's own, no syscall); a wake elsewhere goes through the inbox and
 //!   notifies the poller only if the owner sleeps.
+//! - While a parked task (one in `Local::active`) is polled, its slot is published on the
+//!   thread (`task.rs`), so the `!Send` primitives of `solo::sync` can keep a `TaskRef` (the
+//!   slot) instead of cloning the task's waker: no atomic increment, and waking it is a
+//!   `wake_by_ref` of the waker `active` holds. Any other waker is cloned as usual.
 //! - Dropping the executor drops every unfinished future on the owner thread before the
 //!   executor's borrow `'a` ends; later wakes, clones and drops of their wakers are no-ops.
 //! - The loop never calls the poller while a task is ready, except every
@@ -44,6 +48,7 @@ pub(crate) use current::{Enter, assert_in_runtime, in_runtime, is_current};
 pub use current::{block_on, spawn_local};
 pub(crate) use local::{Local, MainLease, MainWake, REACTOR_INTERVAL};
 pub(crate) use shared::Shared;
+pub(crate) use task::TaskRef;
 pub use task::{Task, TaskId};
 pub use yield_now::{YieldNow, yield_now};
 

@@ -15,14 +15,19 @@
 //! - Futures are only ever polled and dropped on the owner thread (see `shared.rs`).
 //! - A panic in a future's `Drop` is caught here: async-task would otherwise abort the
 //!   process. The panic hook has already printed it; solo keeps dropping the other tasks.
+//! - While a tracked task's future is polled, `POLLED` points to its `TaskFuture`'s
+//!   [`Polled`] (its `Rc<Local>`, slot and this poll's waker), and only then: [`TaskRef`]
+//!   relies on it.
 
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::pin::Pin;
-use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::ptr;
+use std::rc::{Rc, Weak};
+use std::task::{Context, Poll, Waker};
 
 use super::local::Local;
 use super::shared::Shared;
@@ -107,21 +112,31 @@ impl fmt::Display for TaskId {
     }
 }
 
-/// The future async-task stores: the user's future plus liveness tracking (16 bytes on top of
+/// The future async-task stores: the user's future plus liveness tracking (24 bytes on top of
 /// the user's future).
 pub(crate) struct TaskFuture<F> {
     future: ManuallyDrop<F>,
+    head: Polled,
+}
+
+/// A `TaskFuture`'s own fields; what [`TaskRef::of`] reads while the task is polled.
+struct Polled {
     local: Rc<Local>,
     /// The task's slot in `Local::active`, with [`NAMED_SLOT`] set if the task has a name.
     slot: usize,
+    /// The waker of the current (or last) poll; only read while that poll runs.
+    waker: *const Waker,
 }
 
 impl<F> TaskFuture<F> {
     pub(crate) fn new(future: F, local: Rc<Local>, slot: usize) -> Self {
         TaskFuture {
             future: ManuallyDrop::new(future),
-            local,
-            slot,
+            head: Polled {
+                local,
+                slot,
+                waker: ptr::null(),
+            },
         }
     }
 }
@@ -137,13 +152,21 @@ impl<F: Future> Future for TaskFuture<F> {
         let this = unsafe { self.get_unchecked_mut() };
         // SAFETY: see above; `this.future` is not moved.
         let future = unsafe { Pin::new_unchecked(&mut *this.future) };
-        let poll = future.poll(cx);
+        let head = &mut this.head;
+        let poll = if head.slot == UNTRACKED {
+            // Not in `active` yet: primitives clone the waker, as for any foreign task.
+            future.poll(cx)
+        } else {
+            head.waker = cx.waker();
+            let _published = Publish::new(head);
+            future.poll(cx)
+        };
         if poll.is_ready() {
-            this.local.task_completed();
-        } else if this.slot == UNTRACKED {
+            head.local.task_completed();
+        } else if head.slot == UNTRACKED {
             // Parked for the first time: from now on only wakers reach this task, so the
             // executor keeps one to find it at shutdown. (`cx.waker()` is this task's own.)
-            this.slot = this.local.track(cx.waker());
+            head.slot = head.local.track(cx.waker());
         }
         poll
     }
@@ -153,7 +176,7 @@ impl<F> Drop for TaskFuture<F> {
     fn drop(&mut self) {
         // Take the waker out first and drop it after the borrow ends: dropping a waker runs
         // async-task code, never ours, but borrows must not span foreign code on principle.
-        let waker = self.local.forget_task(self.slot);
+        let waker = self.head.local.forget_task(self.head.slot);
         drop(waker);
         let future = &mut self.future;
         // SAFETY: `future` is dropped exactly once, here, and never used afterwards.
@@ -162,6 +185,108 @@ impl<F> Drop for TaskFuture<F> {
         // and one bad destructor must not abort the process or stop the other tasks from being
         // dropped. The panic hook has already reported it.
         drop(dropped);
+    }
+}
+
+thread_local! {
+    /// The tracked task whose future this thread is polling right now (innermost, for nested
+    /// `block_on` calls), or null. Points to that task's [`Polled`]; see [`TaskRef`].
+    static POLLED: Cell<*const Polled> = const { Cell::new(ptr::null()) };
+}
+
+/// Publishes a `Polled` in `POLLED` for the duration of one poll; restores the previous value
+/// when the poll returns or unwinds.
+struct Publish(*const Polled);
+
+impl Publish {
+    #[inline(always)]
+    fn new(polled: &Polled) -> Publish {
+        Publish(POLLED.with(|p| p.replace(polled)))
+    }
+}
+
+impl Drop for Publish {
+    #[inline(always)]
+    fn drop(&mut self) {
+        POLLED.with(|p| p.set(self.0));
+    }
+}
+
+/// A parked solo task, named by its slot in its executor's `active` set: what the `!Send`
+/// primitives of `solo::sync` keep instead of a clone of the task's waker.
+///
+/// Cloning an async-task waker is an atomic increment of the task's state word; done while
+/// the task runs, it also makes the executor's end-of-poll compare-and-swap fail once and
+/// retry. A `TaskRef` touches no atomic: it borrows the waker that `active` holds for every
+/// parked task anyway, and waking it is one `wake_by_ref`.
+///
+/// A `TaskRef` is made only for the task this thread is polling, from inside that poll
+/// ([`TaskRef::of`] returns `None` otherwise, and the caller clones the waker). It is
+/// `!Send` (it holds a `Weak<Local>`), so it is woken on the executor's thread. Waking it
+/// after the task ended or its executor was dropped does nothing: the executor is gone, or
+/// the slot is empty, or it holds another task, told apart by the waker's data pointer (the
+/// task's address). A later task that got both the same slot and the same address would
+/// only see a spurious wake-up, which every future tolerates.
+pub(crate) struct TaskRef {
+    /// Weak: a stray `TaskRef` must not keep a dropped executor's state alive.
+    local: Weak<Local>,
+    slot: usize,
+    /// The task's waker's data pointer (the task's address).
+    task: *const (),
+}
+
+impl TaskRef {
+    /// The task `waker` wakes, if it is the tracked solo task this thread is polling.
+    #[inline]
+    pub(crate) fn of(waker: &Waker) -> Option<TaskRef> {
+        let polled = POLLED.with(Cell::get);
+        if polled.is_null() {
+            return None;
+        }
+        // SAFETY: a non-null `POLLED` points to the `Polled` of a `TaskFuture` whose poll is
+        // still running on this thread (`Publish` restores the previous value when that poll
+        // returns or unwinds), so it is alive, and its `waker` is that poll's, valid for as
+        // long. Nothing writes to it during the poll.
+        let (polled, own) = unsafe { (&*polled, &*(*polled).waker) };
+        if !own.will_wake(waker) {
+            return None;
+        }
+        Some(TaskRef {
+            local: Rc::downgrade(&polled.local),
+            slot: polled.slot & !NAMED_SLOT,
+            task: waker.data(),
+        })
+    }
+
+    /// Whether `waker` is this task's, polled right now (so the `TaskRef` can stay).
+    #[inline]
+    pub(crate) fn will_wake(&self, waker: &Waker) -> bool {
+        let polled = POLLED.with(Cell::get);
+        if polled.is_null() {
+            return false;
+        }
+        // SAFETY: as in `of`.
+        let (polled, own) = unsafe { (&*polled, &*(*polled).waker) };
+        polled.slot & !NAMED_SLOT == self.slot
+            && ptr::eq(Rc::as_ptr(&polled.local), self.local.as_ptr())
+            && own.will_wake(waker)
+            && waker.data() == self.task
+    }
+
+    /// Wakes the task, if it is still parked in its slot.
+    #[inline(always)]
+    pub(crate) fn wake(&self) {
+        if let Some(local) = self.local.upgrade() {
+            local.wake_parked(self.slot, self.task);
+        }
+    }
+}
+
+impl fmt::Debug for TaskRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskRef")
+            .field("slot", &self.slot)
+            .finish_non_exhaustive()
     }
 }
 
@@ -306,5 +431,43 @@ impl<T> fmt::Debug for Task<T> {
             .field("location", &self.location())
             .field("finished", &self.is_finished())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn polled() -> *const Polled {
+        POLLED.with(Cell::get)
+    }
+
+    /// `POLLED` is set only during a tracked task's poll, restored after a nested one, and
+    /// cleared when a poll panics: `TaskRef::of` must never see a finished poll's stack.
+    #[test]
+    fn polled_is_published_only_while_a_tracked_task_polls() {
+        let ex = crate::LocalExecutor::new();
+        let seen = Rc::new(Cell::new((false, false, false)));
+        let s = seen.clone();
+        let task = ex.spawn(async move {
+            let first = !polled().is_null();
+            crate::yield_now().await; // tracked from here on
+            let outer = polled();
+            crate::LocalExecutor::new().block_on(async {
+                let inner = crate::spawn_local(async { crate::yield_now().await });
+                inner.await;
+            });
+            s.set((first, !outer.is_null(), polled() == outer));
+        });
+        ex.block_on(task);
+        assert_eq!(seen.get(), (false, true, true));
+        assert!(polled().is_null());
+        let panics = ex.spawn(async {
+            crate::yield_now().await;
+            panic!("boom in a tracked poll");
+        });
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ex.block_on(panics)));
+        assert!(result.is_err());
+        assert!(polled().is_null());
     }
 }

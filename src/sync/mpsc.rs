@@ -28,11 +28,11 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use futures_lite::Stream;
 
-use super::waiters::{Key, Waiters, WakeList, register};
+use super::waiters::{Key, Waiters, WakeList, Wakeup, register};
 
 /// Creates a bounded channel holding at most `capacity` messages.
 ///
@@ -117,7 +117,7 @@ struct State<T> {
     senders: usize,
     /// Set by `Receiver::close` or drop; never cleared.
     rx_closed: bool,
-    rx_waker: Option<Waker>,
+    rx_waker: Option<Wakeup>,
     /// Blocked senders; `true` once a slot is reserved for that sender.
     send_waiters: Waiters<bool>,
 }
@@ -154,13 +154,13 @@ impl<T> State<T> {
     }
 
     /// Buffers a message; returns the receiver's waker to wake after the borrow ends.
-    fn push(&mut self, value: T) -> Option<Waker> {
+    fn push(&mut self, value: T) -> Option<Wakeup> {
         self.buf.push_back(value);
         self.rx_waker.take()
     }
 }
 
-fn wake(waker: Option<Waker>) {
+fn wake(waker: Option<Wakeup>) {
     if let Some(waker) = waker {
         waker.wake();
     }

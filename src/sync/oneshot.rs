@@ -2,17 +2,23 @@
 //!
 //! # Invariants
 //!
-//! - Both halves share one `Rc`; the value, both wakers and both "gone" flags live in one
-//!   `RefCell`. Halves are `!Send` because of the `Rc`.
-//! - `tx_gone` is set when the [`Sender`] is dropped or consumed by [`Sender::send`];
-//!   `rx_closed` when the [`Receiver`] is dropped or [`Receiver::close`]d. Neither is ever
+//! - Both halves share one `Rc<Shared>`; the value, both wakers and the "gone" flags live in
+//!   `Cell`s. Halves are `!Send` because of the `Rc`. No `RefCell` (no borrow flag to set and
+//!   clear on every access): state changes are `Cell` takes and sets, and a waker is woken or
+//!   a value dropped only once the channel's state is final.
+//! - `TX_GONE` is set when the [`Sender`] is dropped or consumed by [`Sender::send`];
+//!   `RX_CLOSED` when the [`Receiver`] is dropped or [`Receiver::close`]d. Neither is ever
 //!   cleared.
-//! - A value is stored only while `rx_closed` is false; a value sent before `close` can
+//! - A value is stored only while `RX_CLOSED` is clear; a value sent before `close` can
 //!   still be taken with [`Receiver::try_recv`] or by awaiting the receiver.
-//! - A value still stored when the receiver is dropped is dropped right there, outside the
-//!   borrow, on the receiver's thread.
+//! - A value still stored when the receiver is dropped is dropped right there, after the
+//!   channel is marked closed, on the receiver's thread.
+//! - A round trip costs one allocation (the `Rc`). A half parked by a solo task keeps a
+//!   `TaskRef` (the task's slot in its executor, no atomic reference count; see
+//!   `executor/task.rs`), any other waker is cloned; re-polling with the same task's waker
+//!   keeps what is stored (`will_wake`).
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::error::Error;
 use std::fmt;
 use std::future::Future;
@@ -20,7 +26,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use super::waiters::register;
+use super::waiters::Wakeup;
 
 /// Creates a connected sender and receiver for one value.
 ///
@@ -35,14 +41,14 @@ use super::waiters::register;
 /// });
 /// ```
 #[must_use = "dropping both halves closes the channel at once"]
+#[inline]
 pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
-    let shared = Rc::new(RefCell::new(State {
-        value: None,
-        tx_gone: false,
-        rx_closed: false,
-        rx_waker: None,
-        tx_waker: None,
-    }));
+    let shared = Rc::new(Shared {
+        value: Cell::new(None),
+        flags: Cell::new(0),
+        rx_waker: Cell::new(None),
+        tx_waker: Cell::new(None),
+    });
     (
         Sender {
             shared: shared.clone(),
@@ -51,16 +57,52 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
     )
 }
 
-struct State<T> {
-    value: Option<T>,
-    /// The sender was dropped or consumed.
-    tx_gone: bool,
-    /// The receiver was dropped or closed.
-    rx_closed: bool,
+/// The sender was dropped or consumed.
+const TX_GONE: u8 = 1;
+/// The receiver was dropped or closed.
+const RX_CLOSED: u8 = 2;
+
+struct Shared<T> {
+    value: Cell<Option<T>>,
+    /// `TX_GONE` and `RX_CLOSED`.
+    flags: Cell<u8>,
     /// Woken when a value is sent or the sender goes away.
-    rx_waker: Option<Waker>,
+    rx_waker: Cell<Option<Wakeup>>,
     /// Woken when the receiver closes (see [`Sender::closed`]).
-    tx_waker: Option<Waker>,
+    tx_waker: Cell<Option<Wakeup>>,
+}
+
+impl<T> Shared<T> {
+    #[inline]
+    fn is(&self, flag: u8) -> bool {
+        self.flags.get() & flag != 0
+    }
+
+    #[inline]
+    fn set(&self, flag: u8) {
+        self.flags.set(self.flags.get() | flag);
+    }
+}
+
+/// Stores a way to wake `waker`'s task in `slot`, unless the stored one already wakes it.
+#[inline]
+fn register(slot: &Cell<Option<Wakeup>>, waker: &Waker) {
+    match slot.take() {
+        Some(old) if old.will_wake(waker) => slot.set(Some(old)),
+        old => {
+            slot.set(Some(Wakeup::new(waker)));
+            // Dropped once the new one is in place: a waker's destructor is foreign code.
+            drop(old);
+        }
+    }
+}
+
+/// Wakes the task registered in `slot`, if any.
+#[inline]
+fn wake(slot: &Cell<Option<Wakeup>>) {
+    if let Some(waker) = slot.take() {
+        waker.wake();
+    }
 }
 
 /// Sends the value; consumed by [`send`](Sender::send).
@@ -73,7 +115,7 @@ struct State<T> {
 /// assert_eq!(rx.try_recv(), Ok(1));
 /// ```
 pub struct Sender<T> {
-    shared: Rc<RefCell<State<T>>>,
+    shared: Rc<Shared<T>>,
 }
 
 impl<T> Sender<T> {
@@ -92,17 +134,15 @@ impl<T> Sender<T> {
     /// ```
     #[inline]
     pub fn send(self, value: T) -> Result<(), T> {
-        let waker = {
-            let mut state = self.shared.borrow_mut();
-            if state.rx_closed {
-                return Err(value);
-            }
-            state.value = Some(value);
-            state.rx_waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
+        let shared = &*self.shared;
+        if shared.is(RX_CLOSED) {
+            return Err(value);
         }
+        shared.value.set(Some(value));
+        // Marked gone here, so the receiver sees a final state when it wakes; `Drop` then
+        // finds nothing left to do.
+        shared.set(TX_GONE);
+        wake(&shared.rx_waker);
         Ok(())
     }
 
@@ -117,7 +157,7 @@ impl<T> Sender<T> {
     /// assert!(tx.is_closed());
     /// ```
     pub fn is_closed(&self) -> bool {
-        self.shared.borrow().rx_closed
+        self.shared.is(RX_CLOSED)
     }
 
     /// Waits until the receiver is dropped or closed.
@@ -156,25 +196,23 @@ impl<T> Sender<T> {
     /// });
     /// ```
     pub fn poll_closed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let mut state = self.shared.borrow_mut();
-        if state.rx_closed {
+        if self.shared.is(RX_CLOSED) {
             return Poll::Ready(());
         }
-        register(&mut state.tx_waker, cx.waker());
+        register(&self.shared.tx_waker, cx.waker());
         Poll::Pending
     }
 }
 
 impl<T> Drop for Sender<T> {
+    #[inline]
     fn drop(&mut self) {
-        let waker = {
-            let mut state = self.shared.borrow_mut();
-            state.tx_gone = true;
-            state.rx_waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
+        // Already gone: consumed by a `send`, which did the rest.
+        if self.shared.is(TX_GONE) {
+            return;
         }
+        self.shared.set(TX_GONE);
+        wake(&self.shared.rx_waker);
     }
 }
 
@@ -225,7 +263,7 @@ impl<T> fmt::Debug for Closed<'_, T> {
 /// });
 /// ```
 pub struct Receiver<T> {
-    shared: Rc<RefCell<State<T>>>,
+    shared: Rc<Shared<T>>,
 }
 
 impl<T> Receiver<T> {
@@ -248,10 +286,9 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
     /// ```
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
-        let mut state = self.shared.borrow_mut();
-        match state.value.take() {
+        match self.shared.value.take() {
             Some(value) => Ok(value),
-            None if state.tx_gone || state.rx_closed => Err(TryRecvError::Closed),
+            None if self.shared.is(TX_GONE | RX_CLOSED) => Err(TryRecvError::Closed),
             None => Err(TryRecvError::Empty),
         }
     }
@@ -268,14 +305,8 @@ impl<T> Receiver<T> {
     /// assert!(rx.try_recv().is_err());
     /// ```
     pub fn close(&mut self) {
-        let waker = {
-            let mut state = self.shared.borrow_mut();
-            state.rx_closed = true;
-            state.tx_waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        self.shared.set(RX_CLOSED);
+        wake(&self.shared.tx_waker);
     }
 }
 
@@ -284,29 +315,29 @@ impl<T> Future for Receiver<T> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut state = self.shared.borrow_mut();
-        if let Some(value) = state.value.take() {
+        let shared = &*self.shared;
+        if let Some(value) = shared.value.take() {
             return Poll::Ready(Ok(value));
         }
-        if state.tx_gone || state.rx_closed {
+        if shared.is(TX_GONE | RX_CLOSED) {
             return Poll::Ready(Err(RecvError(())));
         }
-        register(&mut state.rx_waker, cx.waker());
+        register(&shared.rx_waker, cx.waker());
         Poll::Pending
     }
 }
 
 impl<T> Drop for Receiver<T> {
+    #[inline]
     fn drop(&mut self) {
-        let (value, waker) = {
-            let mut state = self.shared.borrow_mut();
-            state.rx_closed = true;
-            (state.value.take(), state.tx_waker.take())
-        };
-        // The value's destructor runs outside the borrow: it may touch this channel.
-        drop(value);
-        if let Some(waker) = waker {
-            waker.wake();
+        let shared = &*self.shared;
+        let sender_gone = shared.is(TX_GONE);
+        shared.set(RX_CLOSED);
+        // The value's destructor may touch this channel: the state is final by now.
+        drop(shared.value.take());
+        // With the sender gone, nobody waits in `Sender::closed`.
+        if !sender_gone {
+            wake(&shared.tx_waker);
         }
     }
 }
@@ -475,6 +506,139 @@ mod tests {
         assert_eq!(drops.get(), 1);
         drop(back);
         assert_eq!(drops.get(), 2);
+    }
+
+    /// A receiver shared outside the task that waits on it, so it outlives that task.
+    type SharedRx = Rc<std::cell::RefCell<Receiver<u8>>>;
+
+    /// Polls the shared receiver once from inside a task; `Some` once it is ready.
+    fn poll_shared(rx: &SharedRx, cx: &mut Context<'_>) -> Option<Result<u8, RecvError>> {
+        match Pin::new(&mut *rx.borrow_mut()).poll(cx) {
+            Poll::Ready(r) => Some(r),
+            Poll::Pending => None,
+        }
+    }
+
+    /// A task parked on a receiver on its second poll (once the executor tracks it, so the
+    /// channel keeps its slot rather than a waker clone) is woken by the send.
+    #[test]
+    fn tracked_task_is_woken_through_its_slot() {
+        let ex = crate::LocalExecutor::new();
+        let (tx, rx) = channel();
+        let task = ex.spawn(async move {
+            crate::yield_now().await;
+            rx.await
+        });
+        ex.run_until_stalled();
+        assert!(!task.is_finished());
+        tx.send(5).unwrap();
+        assert_eq!(ex.run_until_stalled(), 1);
+        assert_eq!(ex.block_on(task), Ok(5));
+    }
+
+    /// The parked task is cancelled and another task takes over its slot: a send on the old
+    /// task's channel must not wake the newcomer.
+    #[test]
+    fn send_after_the_parked_task_is_gone_wakes_nobody_else() {
+        let ex = crate::LocalExecutor::new();
+        let (tx, rx) = channel();
+        let rx: SharedRx = Rc::new(std::cell::RefCell::new(rx));
+        let first = ex.spawn({
+            let rx = rx.clone();
+            async move {
+                crate::yield_now().await;
+                std::future::poll_fn(|cx| poll_shared(&rx, cx).map_or(Poll::Pending, Poll::Ready))
+                    .await
+            }
+        });
+        ex.run_until_stalled();
+        drop(first); // cancelled: its future is dropped, its slot freed
+        ex.run_until_stalled();
+        let polls = Rc::new(Cell::new(0));
+        let p = polls.clone();
+        let _second = ex.spawn(std::future::poll_fn(move |_| {
+            p.set(p.get() + 1);
+            Poll::<()>::Pending
+        }));
+        ex.run_until_stalled();
+        assert_eq!(polls.get(), 1);
+        tx.send(1).unwrap();
+        assert_eq!(ex.run_until_stalled(), 0, "nobody is woken");
+        assert_eq!(polls.get(), 1);
+        assert_eq!(rx.borrow_mut().try_recv(), Ok(1));
+    }
+
+    /// The executor is dropped while its task waits: a later send is a no-op wake.
+    #[test]
+    fn send_after_the_executor_is_dropped_is_a_noop() {
+        let (tx, rx) = channel();
+        let rx: SharedRx = Rc::new(std::cell::RefCell::new(rx));
+        {
+            let ex = crate::LocalExecutor::new();
+            let rx = rx.clone();
+            ex.spawn(async move {
+                crate::yield_now().await;
+                std::future::poll_fn(|cx| poll_shared(&rx, cx).map_or(Poll::Pending, Poll::Ready))
+                    .await
+            })
+            .detach();
+            ex.run_until_stalled();
+        }
+        tx.send(2).unwrap();
+        assert_eq!(rx.borrow_mut().try_recv(), Ok(2));
+    }
+
+    /// Inside a task, a receiver polled with some other waker (a combinator's) keeps a clone
+    /// of that waker and wakes it, not the task.
+    #[test]
+    fn foreign_waker_inside_a_task_is_cloned_and_woken() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        struct Count(AtomicUsize);
+        impl std::task::Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let ex = crate::LocalExecutor::new();
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let (tx, rx) = channel::<u8>();
+        let rx: SharedRx = Rc::new(std::cell::RefCell::new(rx));
+        let c = count.clone();
+        let r = rx.clone();
+        let task = ex.spawn(async move {
+            crate::yield_now().await;
+            let foreign = Waker::from(c);
+            assert!(poll_shared(&r, &mut Context::from_waker(&foreign)).is_none());
+        });
+        ex.block_on(task);
+        tx.send(3).unwrap();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(rx.borrow_mut().try_recv(), Ok(3));
+    }
+
+    /// A task that ran a nested `block_on` (whose own tasks published themselves meanwhile)
+    /// is still woken correctly afterwards.
+    #[test]
+    fn tracked_task_after_a_nested_block_on_is_woken() {
+        let ex = crate::LocalExecutor::new();
+        let (tx, rx) = channel();
+        let task = ex.spawn(async move {
+            crate::yield_now().await;
+            let inner = crate::LocalExecutor::new();
+            let (itx, irx) = channel();
+            let waiter = inner.spawn(async move {
+                crate::yield_now().await;
+                irx.await
+            });
+            inner.spawn(async move { itx.send(9).unwrap() }).detach();
+            assert_eq!(inner.block_on(waiter), Ok(9));
+            rx.await
+        });
+        ex.run_until_stalled();
+        assert!(!task.is_finished());
+        tx.send(4).unwrap();
+        assert_eq!(ex.block_on(task), Ok(4));
     }
 
     #[test]

@@ -22,6 +22,8 @@ use std::task::Waker;
 
 use slab::Slab;
 
+use crate::executor::TaskRef;
+
 /// Marks "no neighbour" in the intrusive list.
 const NIL: usize = usize::MAX;
 
@@ -113,6 +115,7 @@ impl<D> Waiters<D> {
     }
 
     /// Stores `waker` for a linked waiter, cloning only if it would wake a different task.
+    #[inline]
     pub(crate) fn register(&mut self, key: Key, waker: &Waker) {
         let slot = &mut self.nodes[key.0].waker;
         match slot {
@@ -243,11 +246,47 @@ impl WakeList {
     }
 }
 
-/// Replaces a stored waker with `waker` unless it already wakes the same task.
-pub(crate) fn register(slot: &mut Option<Waker>, waker: &Waker) {
+/// How a parked future is woken: through its task's slot when it is a solo task this thread
+/// is polling (no atomic reference count to touch, see `TaskRef`), else a clone of its waker.
+#[derive(Debug)]
+pub(crate) enum Wakeup {
+    Task(TaskRef),
+    Waker(Waker),
+}
+
+impl Wakeup {
+    #[inline]
+    pub(crate) fn new(waker: &Waker) -> Wakeup {
+        match TaskRef::of(waker) {
+            Some(task) => Wakeup::Task(task),
+            None => Wakeup::Waker(waker.clone()),
+        }
+    }
+
+    /// Whether this wakes the same task as `waker` (so it need not be replaced).
+    #[inline]
+    pub(crate) fn will_wake(&self, waker: &Waker) -> bool {
+        match self {
+            Wakeup::Task(task) => task.will_wake(waker),
+            Wakeup::Waker(own) => own.will_wake(waker),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn wake(self) {
+        match self {
+            Wakeup::Task(task) => task.wake(),
+            Wakeup::Waker(waker) => waker.wake(),
+        }
+    }
+}
+
+/// Replaces a stored wakeup with one for `waker` unless it already wakes the same task.
+#[inline]
+pub(crate) fn register(slot: &mut Option<Wakeup>, waker: &Waker) {
     match slot {
         Some(old) if old.will_wake(waker) => {}
-        _ => *slot = Some(waker.clone()),
+        _ => *slot = Some(Wakeup::new(waker)),
     }
 }
 

@@ -15,10 +15,9 @@
 //! - Futures are only ever polled and dropped on the owner thread (see `shared.rs`).
 //! - A panic in a future's `Drop` is caught here: async-task would otherwise abort the
 //!   process. The panic hook has already printed it; solo keeps dropping the other tasks.
-//! - While a tracked task's future is polled, `POLLED` holds pointers to its `TaskFuture`'s
-//!   [`Polled`] (its `Rc<Local>` and slot) and to this poll's waker, and only then:
-//!   [`TaskRef`] relies on it. The waker pointer lives in the thread-local, not in the task,
-//!   so that it costs no memory per task.
+//! - While a tracked task's future is polled, `POLLED` points to its `TaskFuture`'s
+//!   [`Polled`] (its `Rc<Local>`, slot and this poll's waker), and only then: [`TaskRef`]
+//!   relies on it.
 
 use std::cell::Cell;
 use std::fmt;
@@ -113,7 +112,7 @@ impl fmt::Display for TaskId {
     }
 }
 
-/// The future async-task stores: the user's future plus liveness tracking (16 bytes on top of
+/// The future async-task stores: the user's future plus liveness tracking (24 bytes on top of
 /// the user's future).
 pub(crate) struct TaskFuture<F> {
     future: ManuallyDrop<F>,
@@ -125,13 +124,19 @@ struct Polled {
     local: Rc<Local>,
     /// The task's slot in `Local::active`, with [`NAMED_SLOT`] set if the task has a name.
     slot: usize,
+    /// The waker of the current (or last) poll; only read while that poll runs.
+    waker: *const Waker,
 }
 
 impl<F> TaskFuture<F> {
     pub(crate) fn new(future: F, local: Rc<Local>, slot: usize) -> Self {
         TaskFuture {
             future: ManuallyDrop::new(future),
-            head: Polled { local, slot },
+            head: Polled {
+                local,
+                slot,
+                waker: ptr::null(),
+            },
         }
     }
 }
@@ -152,7 +157,8 @@ impl<F: Future> Future for TaskFuture<F> {
             // Not in `active` yet: primitives clone the waker, as for any foreign task.
             future.poll(cx)
         } else {
-            let _published = Publish::new(head, cx.waker());
+            head.waker = cx.waker();
+            let _published = Publish::new(head);
             future.poll(cx)
         };
         if poll.is_ready() {
@@ -182,23 +188,20 @@ impl<F> Drop for TaskFuture<F> {
     }
 }
 
-/// What `POLLED` holds: a tracked task's [`Polled`] and the waker of its running poll.
-type Published = (*const Polled, *const Waker);
-
 thread_local! {
     /// The tracked task whose future this thread is polling right now (innermost, for nested
-    /// `block_on` calls) and that poll's waker, or nulls; see [`TaskRef`].
-    static POLLED: Cell<Published> = const { Cell::new((ptr::null(), ptr::null())) };
+    /// `block_on` calls), or null. Points to that task's [`Polled`]; see [`TaskRef`].
+    static POLLED: Cell<*const Polled> = const { Cell::new(ptr::null()) };
 }
 
-/// Publishes a `Polled` and the poll's waker in `POLLED` for the duration of one poll;
-/// restores the previous value when the poll returns or unwinds.
-struct Publish(Published);
+/// Publishes a `Polled` in `POLLED` for the duration of one poll; restores the previous value
+/// when the poll returns or unwinds.
+struct Publish(*const Polled);
 
 impl Publish {
     #[inline(always)]
-    fn new(polled: &Polled, waker: &Waker) -> Publish {
-        Publish(POLLED.with(|p| p.replace((polled, waker))))
+    fn new(polled: &Polled) -> Publish {
+        Publish(POLLED.with(|p| p.replace(polled)))
     }
 }
 
@@ -236,15 +239,15 @@ impl TaskRef {
     /// The task `waker` wakes, if it is the tracked solo task this thread is polling.
     #[inline]
     pub(crate) fn of(waker: &Waker) -> Option<TaskRef> {
-        let (polled, own) = POLLED.with(Cell::get);
+        let polled = POLLED.with(Cell::get);
         if polled.is_null() {
             return None;
         }
         // SAFETY: a non-null `POLLED` points to the `Polled` of a `TaskFuture` whose poll is
-        // still running on this thread, and to that poll's waker (`Publish` sets both, and
-        // restores the previous value when that poll returns or unwinds), so both are alive.
-        // Nothing writes to the `Polled` during the poll.
-        let (polled, own) = unsafe { (&*polled, &*own) };
+        // still running on this thread (`Publish` restores the previous value when that poll
+        // returns or unwinds), so it is alive, and its `waker` is that poll's, valid for as
+        // long. Nothing writes to it during the poll.
+        let (polled, own) = unsafe { (&*polled, &*(*polled).waker) };
         if !own.will_wake(waker) {
             return None;
         }
@@ -258,12 +261,12 @@ impl TaskRef {
     /// Whether `waker` is this task's, polled right now (so the `TaskRef` can stay).
     #[inline]
     pub(crate) fn will_wake(&self, waker: &Waker) -> bool {
-        let (polled, own) = POLLED.with(Cell::get);
+        let polled = POLLED.with(Cell::get);
         if polled.is_null() {
             return false;
         }
         // SAFETY: as in `of`.
-        let (polled, own) = unsafe { (&*polled, &*own) };
+        let (polled, own) = unsafe { (&*polled, &*(*polled).waker) };
         polled.slot & !NAMED_SLOT == self.slot
             && ptr::eq(Rc::as_ptr(&polled.local), self.local.as_ptr())
             && own.will_wake(waker)
@@ -436,7 +439,7 @@ mod tests {
     use super::*;
 
     fn polled() -> *const Polled {
-        POLLED.with(Cell::get).0
+        POLLED.with(Cell::get)
     }
 
     /// `POLLED` is set only during a tracked task's poll, restored after a nested one, and

@@ -209,6 +209,16 @@ impl Local {
         }
     }
 
+    /// Whether `waker` wakes the task tracked in `slot` (compared with the clone `active`
+    /// holds for it).
+    #[inline]
+    pub(crate) fn slot_will_wake(&self, slot: usize, waker: &Waker) -> bool {
+        self.active
+            .borrow()
+            .get(slot)
+            .is_some_and(|w| w.will_wake(waker))
+    }
+
     /// `wake_parked` while the executor is idle inside a host's loop: the push notifies the
     /// host (its callback is foreign code), so the waker is cloned and woken after the borrow.
     #[cold]

@@ -16,8 +16,8 @@
 //! - A panic in a future's `Drop` is caught here: async-task would otherwise abort the
 //!   process. The panic hook has already printed it; solo keeps dropping the other tasks.
 //! - While a tracked task's future is polled, `POLLED` points to its `TaskFuture`'s
-//!   [`Polled`] (its `Rc<Local>`, slot and this poll's waker), and only then: [`TaskRef`]
-//!   relies on it.
+//!   [`Polled`] (its `Rc<Local>` and slot), and only then: [`TaskRef`] relies on it. The
+//!   task's own waker, to recognise it, is the clone `Local::active` keeps anyway.
 
 use std::cell::Cell;
 use std::fmt;
@@ -112,7 +112,7 @@ impl fmt::Display for TaskId {
     }
 }
 
-/// The future async-task stores: the user's future plus liveness tracking (24 bytes on top of
+/// The future async-task stores: the user's future plus liveness tracking (16 bytes on top of
 /// the user's future).
 pub(crate) struct TaskFuture<F> {
     future: ManuallyDrop<F>,
@@ -124,19 +124,13 @@ struct Polled {
     local: Rc<Local>,
     /// The task's slot in `Local::active`, with [`NAMED_SLOT`] set if the task has a name.
     slot: usize,
-    /// The waker of the current (or last) poll; only read while that poll runs.
-    waker: *const Waker,
 }
 
 impl<F> TaskFuture<F> {
     pub(crate) fn new(future: F, local: Rc<Local>, slot: usize) -> Self {
         TaskFuture {
             future: ManuallyDrop::new(future),
-            head: Polled {
-                local,
-                slot,
-                waker: ptr::null(),
-            },
+            head: Polled { local, slot },
         }
     }
 }
@@ -157,7 +151,6 @@ impl<F: Future> Future for TaskFuture<F> {
             // Not in `active` yet: primitives clone the waker, as for any foreign task.
             future.poll(cx)
         } else {
-            head.waker = cx.waker();
             let _published = Publish::new(head);
             future.poll(cx)
         };
@@ -245,10 +238,14 @@ impl TaskRef {
         }
         // SAFETY: a non-null `POLLED` points to the `Polled` of a `TaskFuture` whose poll is
         // still running on this thread (`Publish` restores the previous value when that poll
-        // returns or unwinds), so it is alive, and its `waker` is that poll's, valid for as
-        // long. Nothing writes to it during the poll.
-        let (polled, own) = unsafe { (&*polled, &*(*polled).waker) };
-        if !own.will_wake(waker) {
+        // returns or unwinds), so it is alive. Nothing writes to it during the poll.
+        let polled = unsafe { &*polled };
+        // The task's own waker is the clone `active` keeps for it (a tracked task's slot is
+        // filled for as long as its future lives): no copy of it in every task.
+        if !polled
+            .local
+            .slot_will_wake(polled.slot & !NAMED_SLOT, waker)
+        {
             return None;
         }
         Some(TaskRef {
@@ -266,11 +263,11 @@ impl TaskRef {
             return false;
         }
         // SAFETY: as in `of`.
-        let (polled, own) = unsafe { (&*polled, &*(*polled).waker) };
+        let polled = unsafe { &*polled };
         polled.slot & !NAMED_SLOT == self.slot
             && ptr::eq(Rc::as_ptr(&polled.local), self.local.as_ptr())
-            && own.will_wake(waker)
             && waker.data() == self.task
+            && polled.local.slot_will_wake(self.slot, waker)
     }
 
     /// Wakes the task, if it is still parked in its slot.

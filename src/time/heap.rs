@@ -63,9 +63,6 @@ const STAGE_CAP: usize = 64;
 /// Ties are renumbered from 0 when the next would reach this (every 4 billion insertions).
 const TIE_LIMIT: u32 = u32::MAX;
 
-/// Children per heap node.
-const ARITY: usize = 2;
-
 /// The `seq` of a slot that holds no live timer (a timer's `seq` never reaches it).
 const DEAD: u64 = u64::MAX;
 
@@ -163,7 +160,7 @@ impl MinHeap {
         self.entries.retain(keep);
         let len = self.entries.len();
         if len > 1 {
-            for i in (0..=(len - 2) / ARITY).rev() {
+            for i in (0..=(len - 2) / 2).rev() {
                 self.sift_down(i);
             }
         }
@@ -176,7 +173,7 @@ impl MinHeap {
         let entries = &mut self.entries[..];
         let entry = entries[pos];
         while pos > start {
-            let parent = (pos - 1) / ARITY;
+            let parent = (pos - 1) / 2;
             let p = entries[parent];
             if !entry.before(&p) {
                 break;
@@ -187,21 +184,9 @@ impl MinHeap {
         entries[pos] = entry;
     }
 
-    /// The earliest of the children `first..end` (`first < end`).
-    #[inline(always)]
-    fn earliest(entries: &[Entry], first: usize, end: usize) -> usize {
-        let mut best = first;
-        for c in first + 1..end {
-            if entries[c].before(&entries[best]) {
-                best = c;
-            }
-        }
-        best
-    }
-
     /// The earlier of the two children at `first` and `first + 1` (branch-free).
     #[inline(always)]
-    fn earliest_pair(entries: &[Entry], first: usize) -> usize {
+    fn earlier_child(entries: &[Entry], first: usize) -> usize {
         first + usize::from(entries[first + 1].before(&entries[first]))
     }
 
@@ -211,11 +196,15 @@ impl MinHeap {
         let len = entries.len();
         let entry = entries[pos];
         loop {
-            let first = ARITY * pos + 1;
+            let first = 2 * pos + 1;
             if first >= len {
                 break;
             }
-            let child = Self::earliest(entries, first, (first + ARITY).min(len));
+            let child = if first + 1 < len {
+                Self::earlier_child(entries, first)
+            } else {
+                first
+            };
             if !entries[child].before(&entry) {
                 break;
             }
@@ -234,17 +223,16 @@ impl MinHeap {
         let end = entries.len();
         let entry = entries[pos];
         loop {
-            let first = ARITY * pos + 1;
-            if first + ARITY <= end {
-                let child = Self::earliest_pair(entries, first);
+            let first = 2 * pos + 1;
+            if first + 1 < end {
+                let child = Self::earlier_child(entries, first);
                 entries[pos] = entries[child];
                 pos = child;
             } else {
-                // The last, partly filled level: its nodes have no children.
+                // At most one child left (the last entry): move into it and stop.
                 if first < end {
-                    let child = Self::earliest(entries, first, end);
-                    entries[pos] = entries[child];
-                    pos = child;
+                    entries[pos] = entries[first];
+                    pos = first;
                 }
                 break;
             }

@@ -268,8 +268,13 @@ fn callback_host_is_called_back_when_a_socket_becomes_readable() {
         a.read_exact(&mut buf).await.unwrap();
         buf
     });
-    // The peer is a plain std thread: its write wakes no solo task, only the epoll set.
+    // The peer is a plain std thread: its write wakes no solo task, only the epoll set. It
+    // writes only once the host has gone idle (a write landing while `run_ready` still runs
+    // is seen by `run_ready` itself, which then reports `MoreWork`: not this test's case, and
+    // under valgrind a 50 ms head start was not always enough to stay out of it).
+    let (idle_tx, idle_rx) = mpsc::channel::<()>();
     let writer = thread::spawn(move || {
+        idle_rx.recv().unwrap();
         thread::sleep(Duration::from_millis(50));
         b.write_all(b"hello").unwrap();
         b
@@ -285,6 +290,7 @@ fn callback_host_is_called_back_when_a_socket_becomes_readable() {
         if got.is_finished() {
             break;
         }
+        let _ = idle_tx.send(());
         let woken = events.recv_timeout(Duration::from_secs(30));
         assert!(
             woken.is_ok(),

@@ -475,6 +475,32 @@ fn dropped_pending_sleep_releases_its_waker_and_reset_keeps_it() {
     });
 }
 
+/// A sleep first polled by one `block_on` call's future, kept, and firing during a later call
+/// does not wake the later call's future (solo keeps no waker clone for a `block_on` future,
+/// only a reference that ends with its call).
+#[test]
+fn sleep_kept_from_an_earlier_block_on_call_does_not_wake_a_later_one() {
+    let _w = watchdog(Duration::from_secs(10));
+    let ex = LocalExecutor::new();
+    let mut kept = Box::pin(sleep(Duration::from_millis(5)));
+    ex.block_on(std::future::poll_fn(|cx| {
+        assert!(kept.as_mut().poll(cx).is_pending());
+        std::task::Poll::Ready(())
+    }));
+    let polls = Cell::new(0);
+    let mut own = Box::pin(sleep(Duration::from_millis(100)));
+    ex.block_on(std::future::poll_fn(|cx| {
+        polls.set(polls.get() + 1);
+        own.as_mut().poll(cx)
+    }));
+    assert_eq!(
+        polls.get(),
+        2,
+        "polled at the start and when its own sleep fired"
+    );
+    assert!(kept.is_elapsed());
+}
+
 #[test]
 fn sleep_repolled_with_another_waker_wakes_only_the_latest() {
     let _w = watchdog(Duration::from_secs(10));

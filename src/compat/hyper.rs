@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use ::hyper::rt::{Executor, Read, ReadBufCursor, Sleep as HyperSleepTrait, Timer, Write};
 
-use crate::executor::assert_in_runtime;
+use crate::executor::{Wakeup, assert_in_runtime};
 use crate::net::TcpStream;
 #[cfg(unix)]
 use crate::net::UnixStream;
@@ -322,7 +322,7 @@ impl Future for HyperSleep {
         let key = reactor
             .timers
             .borrow_mut()
-            .insert(this.deadline, Some(cx.waker().clone()));
+            .insert(this.deadline, Some(Wakeup::new(cx.waker())));
         this.timer = Some(Registration {
             thread: here,
             key,

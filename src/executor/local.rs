@@ -14,7 +14,7 @@
 //!   still handing over arrives in the inbox a moment later; shutdown waits for it rather
 //!   than leaving its future undropped.
 
-use std::cell::{Cell, RefCell, RefMut};
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::panic::Location;
@@ -28,7 +28,7 @@ use slab::Slab;
 
 use super::current::thread_id;
 use super::shared::{Shared, schedule};
-use super::task::{NAMED, NAMED_SLOT, Task, TaskFuture, TaskId, TaskMeta, UNTRACKED};
+use super::task::{MAIN_SLOT, NAMED, NAMED_SLOT, Task, TaskFuture, TaskId, TaskMeta, UNTRACKED};
 use crate::diag::{Counters, PollSlot, Polling};
 use crate::reactor::Reactor;
 
@@ -54,9 +54,15 @@ pub(crate) struct Local {
     spare: RefCell<Vec<Runnable<TaskMeta>>>,
     /// Task polls since the reactor was last checked.
     pub(crate) since_reactor: Cell<usize>,
-    /// The wake flag of the outermost `block_on` call, owned for good: borrowing it is one
-    /// flag check, so `block_on` of a ready future stays a handful of instructions.
-    pub(crate) main_wake: RefCell<MainWake>,
+    /// The wake flag of the outermost `block_on` call, owned for good: leasing it is one
+    /// counter check, so `block_on` of a ready future stays a handful of instructions. A
+    /// clone of its waker that outlives a call can set the flag during a later call: one
+    /// spurious poll of that call's future, which every future tolerates.
+    main_wake: MainWake,
+    /// Odd while the outermost `block_on` call runs; bumped when it starts and when it ends.
+    /// A [`TaskRef`](super::TaskRef) to that call's future carries the epoch, so one kept
+    /// past the call (in a stored `Sleep`, say) wakes nothing.
+    main_epoch: Cell<u64>,
     /// Reusable wake flags of nested `block_on` calls (one per nesting level in use).
     spare_wakes: RefCell<Vec<MainWake>>,
     pub(crate) shared: Arc<Shared>,
@@ -75,7 +81,8 @@ impl Local {
                 named: RefCell::new(HashMap::new()),
                 spare: RefCell::new(Vec::new()),
                 since_reactor: Cell::new(0),
-                main_wake: RefCell::new(MainWake::new(&shared)),
+                main_wake: MainWake::new(&shared),
+                main_epoch: Cell::new(0),
                 spare_wakes: RefCell::new(Vec::new()),
                 shared,
                 reactor,
@@ -193,41 +200,66 @@ impl Local {
         self.live.get()
     }
 
-    /// Wakes the task parked in `slot` of `active` if it is still the task at address `task`
-    /// (the slot may have been emptied, or reused by another task, since). See `TaskRef`.
+    /// Wakes the task parked in `slot` of `active` if it is still the one `tag` names (the
+    /// slot may have been emptied, or reused by another task, since). See `TaskRef`.
     #[inline]
-    pub(crate) fn wake_parked(&self, slot: usize, task: *const ()) {
+    pub(crate) fn wake_parked(&self, slot: usize, tag: usize) {
+        if slot == MAIN_SLOT {
+            return self.wake_main(tag);
+        }
         if self.shared.inbox.is_sleeping() {
-            return self.wake_parked_idle(slot, task);
+            return self.wake_parked_idle(slot, tag);
         }
         // The borrow spans the wake: waking a solo task runs async-task's state update and
         // `schedule`, which (on this, the owner thread, while the executor is awake) only
         // pushes onto the queue. No other code runs, so nothing can want `active` mutably.
         let active = self.active.borrow();
-        if let Some(waker) = active.get(slot).filter(|w| w.data() == task) {
+        if let Some(waker) = active.get(slot).filter(|w| w.data() as usize == tag) {
             waker.wake_by_ref();
         }
     }
 
-    /// Whether `waker` wakes the task tracked in `slot` (compared with the clone `active`
-    /// holds for it).
+    /// Whether `waker` wakes what `slot` holds: a parked task, or for [`MAIN_SLOT`] the
+    /// outermost `block_on` call's future.
     #[inline]
     pub(crate) fn slot_will_wake(&self, slot: usize, waker: &Waker) -> bool {
+        if slot == MAIN_SLOT {
+            return self.main_wake.waker.will_wake(waker);
+        }
         self.active
             .borrow()
             .get(slot)
             .is_some_and(|w| w.will_wake(waker))
     }
 
+    /// What tells the occupant of `slot`, woken by `waker`, from a later one: the task's
+    /// address, or for [`MAIN_SLOT`] the epoch of the running `block_on` call.
+    #[inline]
+    pub(crate) fn tag(&self, slot: usize, waker: &Waker) -> usize {
+        if slot == MAIN_SLOT {
+            self.main_epoch.get() as usize
+        } else {
+            waker.data() as usize
+        }
+    }
+
+    /// Wakes the outermost `block_on` call's future if the call of `epoch` is still running.
+    #[inline]
+    fn wake_main(&self, epoch: usize) {
+        if self.main_epoch.get() as usize == epoch {
+            Wake::wake_by_ref(&self.main_wake.signal);
+        }
+    }
+
     /// `wake_parked` while the executor is idle inside a host's loop: the push notifies the
     /// host (its callback is foreign code), so the waker is cloned and woken after the borrow.
     #[cold]
-    fn wake_parked_idle(&self, slot: usize, task: *const ()) {
+    fn wake_parked_idle(&self, slot: usize, tag: usize) {
         let waker = self
             .active
             .borrow()
             .get(slot)
-            .filter(|w| w.data() == task)
+            .filter(|w| w.data() as usize == tag)
             .cloned();
         if let Some(waker) = waker {
             waker.wake();
@@ -369,6 +401,19 @@ impl Local {
         }
     }
 
+    /// Lends the executor's own wake flag to the outermost `block_on` call, or returns
+    /// `None` if one is running (the caller is nested in it).
+    #[inline]
+    pub(crate) fn lease_main_wake(&self) -> Option<MainLease<'_>> {
+        let epoch = self.main_epoch.get();
+        if epoch & 1 == 1 {
+            return None;
+        }
+        self.main_epoch.set(epoch + 1);
+        self.main_wake.signal.take();
+        Some(MainLease(self))
+    }
+
     /// A spare wake flag for a nested `block_on` call (the outermost call uses `main_wake`).
     #[cold]
     pub(crate) fn lease_spare_wake(&self) -> SpareLease<'_> {
@@ -412,23 +457,24 @@ impl MainWake {
         }
         true
     }
+}
 
-    #[cold]
-    fn renew(&mut self) {
-        *self = MainWake::new(&self.signal.shared);
+/// The executor's own wake flag, lent to the outermost `block_on` call; the call's epoch
+/// ends on every exit, panics included.
+pub(crate) struct MainLease<'l>(&'l Local);
+
+impl MainLease<'_> {
+    #[inline(always)]
+    pub(crate) fn wake(&self) -> &MainWake {
+        &self.0.main_wake
     }
 }
 
-/// The executor's own wake flag, lent to the outermost `block_on` call; readied for reuse on
-/// every exit, panics included.
-pub(crate) struct MainLease<'l>(pub(crate) RefMut<'l, MainWake>);
-
 impl Drop for MainLease<'_> {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
-        if !self.0.reset() {
-            self.0.renew();
-        }
+        let epoch = &self.0.main_epoch;
+        epoch.set(epoch.get() + 1);
     }
 }
 

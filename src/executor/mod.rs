@@ -40,15 +40,15 @@ use std::panic::Location;
 use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 pub use builder::Builder;
 pub(crate) use current::spawn_local_at;
 pub(crate) use current::{Enter, assert_in_runtime, in_runtime, is_current};
 pub use current::{block_on, spawn_local};
-pub(crate) use local::{Local, MainLease, MainWake, REACTOR_INTERVAL};
+pub(crate) use local::{Local, MainWake, REACTOR_INTERVAL};
 pub(crate) use shared::Shared;
-pub(crate) use task::TaskRef;
+pub(crate) use task::{MainPoll, Wakeup};
 pub use task::{Task, TaskId};
 pub use yield_now::{YieldNow, yield_now};
 
@@ -87,6 +87,8 @@ use crate::reactor::{React, Reactor};
 /// ```
 pub struct LocalExecutor<'a> {
     local: Rc<Local>,
+    /// What the outermost `block_on` call publishes while it polls its future (built once).
+    main_poll: MainPoll,
     /// Watches the thread's epoll fd for a host that has only a wake callback (see
     /// `embed/watcher.rs`); started by `set_wake_callback`, stopped when the executor drops.
     pub(crate) watcher: RefCell<Option<crate::embed::FdWatcher>>,
@@ -112,8 +114,10 @@ impl<'a> LocalExecutor<'a> {
     pub fn new() -> Self {
         let reactor = Reactor::current()
             .unwrap_or_else(|e| panic!("solo: cannot create this thread's reactor: {e}"));
+        let local = Local::new(reactor);
         LocalExecutor {
-            local: Local::new(reactor),
+            main_poll: MainPoll::new(local.clone()),
+            local,
             watcher: RefCell::new(None),
             _marker: PhantomData,
         }
@@ -194,21 +198,23 @@ impl<'a> LocalExecutor<'a> {
         let mut future = pin!(future);
         // Fast path, for the outermost call: poll once with the executor's own wake flag and
         // return if the future is ready at once. No syscall, no clock read, no queue work.
-        if let Ok(main) = local.main_wake.try_borrow_mut() {
-            let main = MainLease(main);
-            let poll = poll_main(local, future.as_mut(), &main.0.waker, location);
+        // The outermost call also publishes its future's `TaskRef` record, so what it awaits
+        // need not clone its waker.
+        if let Some(main) = local.lease_main_wake() {
+            let main = (main.wake(), Some(&self.main_poll));
+            let poll = poll_main(local, future.as_mut(), main, location);
             if let Poll::Ready(output) = poll {
                 return output;
             }
-            return drive(local, future, &main.0, location);
+            return drive(local, future, main, location);
         }
         // Nested in another `block_on` of this executor.
         let spare = local.lease_spare_wake();
-        let poll = poll_main(local, future.as_mut(), &spare.wake().waker, location);
+        let poll = poll_main(local, future.as_mut(), (spare.wake(), None), location);
         if let Poll::Ready(output) = poll {
             return output;
         }
-        drive(local, future, spare.wake(), location)
+        drive(local, future, (spare.wake(), None), location)
     }
 
     /// Runs ready tasks (and due timers and ready I/O) until none is ready. Never blocks.
@@ -270,17 +276,24 @@ impl<'a> LocalExecutor<'a> {
     }
 }
 
+/// A `block_on` call's wake flag, and (outermost call only) its published `TaskRef` record.
+type Main<'a> = (&'a MainWake, Option<&'a MainPoll>);
+
 /// Polls a `block_on` future once, marked as a poll for the slow-poll monitor.
 #[inline(always)]
 fn poll_main<F: Future>(
     local: &Local,
     future: Pin<&mut F>,
-    waker: &Waker,
+    (wake, published): Main<'_>,
     location: &'static Location<'static>,
 ) -> Poll<F::Output> {
     let slot = PollSlot::enabled().then_some(&*local.reactor.poll_slot);
     let timing = slot.map(|slot| Polling::start(slot, 0, location));
-    let poll = future.poll(&mut Context::from_waker(waker));
+    let mut cx = Context::from_waker(&wake.waker);
+    let poll = match published {
+        Some(published) => published.poll(future, &mut cx),
+        None => future.poll(&mut cx),
+    };
     drop(timing);
     poll
 }
@@ -291,10 +304,10 @@ fn poll_main<F: Future>(
 fn drive<F: Future>(
     local: &Local,
     mut future: Pin<&mut F>,
-    wake: &MainWake,
+    main: Main<'_>,
     location: &'static Location<'static>,
 ) -> F::Output {
-    let signal = &*wake.signal;
+    let signal = &*main.0.signal;
     // The first poll (in `block_on_at`) counts like a task's: a main future that keeps waking
     // itself must not keep I/O and timers from ever being checked.
     let mut polled = 1;
@@ -326,7 +339,7 @@ fn drive<F: Future>(
         }
         polled = 0;
         if poll_main_now {
-            if let Poll::Ready(output) = poll_main(local, future.as_mut(), &wake.waker, location) {
+            if let Poll::Ready(output) = poll_main(local, future.as_mut(), main, location) {
                 return output;
             }
             polled = 1;

@@ -16,8 +16,11 @@
 //! - A panic in a future's `Drop` is caught here: async-task would otherwise abort the
 //!   process. The panic hook has already printed it; solo keeps dropping the other tasks.
 //! - While a tracked task's future is polled, `POLLED` points to its `TaskFuture`'s
-//!   [`Polled`] (its `Rc<Local>` and slot), and only then: [`TaskRef`] relies on it. The
-//!   task's own waker, to recognise it, is the clone `Local::active` keeps anyway.
+//!   [`Polled`] (its `Rc<Local>` and slot); while the outermost `block_on` call of an
+//!   executor polls its future, to that executor's [`MainPoll`] (slot [`MAIN_SLOT`]); and
+//!   only then: [`TaskRef`] relies on it. The task's own waker, to recognise it, is the
+//!   clone `Local::active` keeps anyway (for the `block_on` future: the executor's own wake
+//!   flag's waker).
 
 use std::cell::Cell;
 use std::fmt;
@@ -56,6 +59,10 @@ pub(crate) const NAMED_SLOT: usize = 1 << (usize::BITS - 1);
 
 /// A [`TaskFuture`]'s slot number until its first `Pending` (not in `Local::active` yet).
 pub(crate) const UNTRACKED: usize = !NAMED_SLOT;
+
+/// The slot number that stands for the future of the executor's outermost `block_on` call
+/// (never a slab key: `active` would need `usize::MAX / 2` entries).
+pub(crate) const MAIN_SLOT: usize = UNTRACKED - 1;
 
 // SAFETY: `shared` is the only field that is not `Send + Sync`; it points to a `Shared`, which
 // is `Send + Sync`, and is dereferenced only under the conditions documented on the field.
@@ -119,7 +126,8 @@ pub(crate) struct TaskFuture<F> {
     head: Polled,
 }
 
-/// A `TaskFuture`'s own fields; what [`TaskRef::of`] reads while the task is polled.
+/// A `TaskFuture`'s own fields; what [`TaskRef::of`] reads while the task is polled. The
+/// outermost `block_on` call publishes one too, with [`MAIN_SLOT`] (see [`MainPoll`]).
 struct Polled {
     local: Rc<Local>,
     /// The task's slot in `Local::active`, with [`NAMED_SLOT`] set if the task has a name.
@@ -205,7 +213,33 @@ impl Drop for Publish {
     }
 }
 
-/// A parked solo task, named by its slot in its executor's `active` set: what the `!Send`
+/// What the outermost `block_on` call publishes while it polls its future, so that the
+/// primitives that future awaits keep a [`TaskRef`] to it instead of a clone of its waker.
+pub(crate) struct MainPoll(Polled);
+
+impl MainPoll {
+    #[inline(always)]
+    pub(crate) fn new(local: Rc<Local>) -> MainPoll {
+        MainPoll(Polled {
+            local,
+            slot: MAIN_SLOT,
+        })
+    }
+
+    /// Polls the `block_on` future with this record published.
+    #[inline(always)]
+    pub(crate) fn poll<F: Future>(
+        &self,
+        future: Pin<&mut F>,
+        cx: &mut Context<'_>,
+    ) -> Poll<F::Output> {
+        let _published = Publish::new(&self.0);
+        future.poll(cx)
+    }
+}
+
+/// A parked solo task, named by its slot in its executor's `active` set (or the future of
+/// the executor's outermost `block_on` call): what the reactor, the timers and the `!Send`
 /// primitives of `solo::sync` keep instead of a clone of the task's waker.
 ///
 /// Cloning an async-task waker is an atomic increment of the task's state word; done while
@@ -219,13 +253,15 @@ impl Drop for Publish {
 /// after the task ended or its executor was dropped does nothing: the executor is gone, or
 /// the slot is empty, or it holds another task, told apart by the waker's data pointer (the
 /// task's address). A later task that got both the same slot and the same address would
-/// only see a spurious wake-up, which every future tolerates.
+/// only see a spurious wake-up, which every future tolerates. A `TaskRef` to a `block_on`
+/// future carries the epoch of its call instead (see `Local::main_epoch`): once that call
+/// returned, it wakes nothing.
 pub(crate) struct TaskRef {
     /// Weak: a stray `TaskRef` must not keep a dropped executor's state alive.
     local: Weak<Local>,
     slot: usize,
-    /// The task's waker's data pointer (the task's address).
-    task: *const (),
+    /// Tells this task from a later occupant of the slot: see `Local::tag`.
+    tag: usize,
 }
 
 impl TaskRef {
@@ -248,10 +284,11 @@ impl TaskRef {
         {
             return None;
         }
+        let slot = polled.slot & !NAMED_SLOT;
         Some(TaskRef {
             local: Rc::downgrade(&polled.local),
-            slot: polled.slot & !NAMED_SLOT,
-            task: waker.data(),
+            slot,
+            tag: polled.local.tag(slot, waker),
         })
     }
 
@@ -266,7 +303,7 @@ impl TaskRef {
         let polled = unsafe { &*polled };
         polled.slot & !NAMED_SLOT == self.slot
             && ptr::eq(Rc::as_ptr(&polled.local), self.local.as_ptr())
-            && waker.data() == self.task
+            && polled.local.tag(self.slot, waker) == self.tag
             && polled.local.slot_will_wake(self.slot, waker)
     }
 
@@ -274,7 +311,7 @@ impl TaskRef {
     #[inline(always)]
     pub(crate) fn wake(&self) {
         if let Some(local) = self.local.upgrade() {
-            local.wake_parked(self.slot, self.task);
+            local.wake_parked(self.slot, self.tag);
         }
     }
 }
@@ -284,6 +321,41 @@ impl fmt::Debug for TaskRef {
         f.debug_struct("TaskRef")
             .field("slot", &self.slot)
             .finish_non_exhaustive()
+    }
+}
+
+/// How a parked future is woken: through its task's slot when it is a solo task this thread
+/// is polling (no atomic reference count to touch, see `TaskRef`), else a clone of its waker.
+#[derive(Debug)]
+pub(crate) enum Wakeup {
+    Task(TaskRef),
+    Waker(Waker),
+}
+
+impl Wakeup {
+    #[inline]
+    pub(crate) fn new(waker: &Waker) -> Wakeup {
+        match TaskRef::of(waker) {
+            Some(task) => Wakeup::Task(task),
+            None => Wakeup::Waker(waker.clone()),
+        }
+    }
+
+    /// Whether this wakes the same task as `waker` (so it need not be replaced).
+    #[inline]
+    pub(crate) fn will_wake(&self, waker: &Waker) -> bool {
+        match self {
+            Wakeup::Task(task) => task.will_wake(waker),
+            Wakeup::Waker(own) => own.will_wake(waker),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn wake(self) {
+        match self {
+            Wakeup::Task(task) => task.wake(),
+            Wakeup::Waker(waker) => waker.wake(),
+        }
     }
 }
 
@@ -466,5 +538,51 @@ mod tests {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ex.block_on(panics)));
         assert!(result.is_err());
         assert!(polled().is_null());
+    }
+
+    /// The outermost `block_on` call's future gets a `TaskRef` that wakes it; one kept past
+    /// its call wakes nothing in a later call (the epoch check), and a nested call's future
+    /// (another wake flag) gets none.
+    #[test]
+    fn block_on_future_has_a_task_ref_that_dies_with_its_call() {
+        use std::future::poll_fn;
+        let ex = crate::LocalExecutor::new();
+        let stale = ex.block_on(poll_fn(|cx| {
+            let nested = crate::LocalExecutor::new();
+            let inner = ex.block_on(poll_fn(|cx| Poll::Ready(TaskRef::of(cx.waker()).is_none())));
+            assert!(inner, "a nested call's waker is not the outermost future's");
+            assert!(nested.block_on(poll_fn(|cx| Poll::Ready(TaskRef::of(cx.waker()).is_some()))));
+            Poll::Ready(TaskRef::of(cx.waker()).expect("the outermost future is tracked"))
+        }));
+        let polls = Rc::new(Cell::new(0));
+        let done = Rc::new(Cell::new(false));
+        let (p, d) = (polls.clone(), done.clone());
+        ex.block_on(poll_fn(move |cx| {
+            p.set(p.get() + 1);
+            if p.get() == 1 {
+                stale.wake(); // must not set this call's flag
+                let fresh = TaskRef::of(cx.waker()).expect("tracked");
+                let d = d.clone();
+                crate::spawn_local(async move {
+                    // Past this batch of task polls, so that a wrong wake would show as a
+                    // poll of its own.
+                    crate::time::sleep(std::time::Duration::from_millis(1)).await;
+                    d.set(true);
+                    fresh.wake();
+                })
+                .detach();
+            }
+            if d.get() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        }));
+        assert!(done.get());
+        assert_eq!(
+            polls.get(),
+            2,
+            "polled first, then once for the fresh wake only"
+        );
     }
 }

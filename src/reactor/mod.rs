@@ -24,7 +24,6 @@ use std::os::fd::BorrowedFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use polling::{Event, PollMode, Poller};
@@ -35,6 +34,7 @@ pub(crate) use async_io::Ticket;
 pub(crate) use source::{Dir, Source};
 
 use crate::diag::{Counters, PollSlot, Stats};
+use crate::executor::Wakeup;
 use crate::time::TimerHeap;
 use crate::time::clock;
 
@@ -71,7 +71,7 @@ pub(crate) struct Reactor {
     /// first poll of a `Sleep` compares its deadline with it instead of reading the clock.
     pub(crate) last_now: Cell<Instant>,
     /// Wakers collected during one `react`, woken after all borrows end.
-    to_wake: RefCell<Vec<Waker>>,
+    to_wake: RefCell<Vec<Wakeup>>,
     /// This thread's runtime statistics.
     pub(crate) counters: Counters,
     /// What this thread is polling, for the slow-poll monitor.
@@ -253,7 +253,7 @@ impl Reactor {
         self.wake_all(wake)
     }
 
-    fn fire_due(&self, now: Instant, wake: &mut Vec<Waker>) {
+    fn fire_due(&self, now: Instant, wake: &mut Vec<Wakeup>) {
         if clock::is_real() {
             self.last_now.set(now);
         }
@@ -263,7 +263,7 @@ impl Reactor {
     }
 
     /// Wakes everything collected, outside every borrow, and keeps the buffer.
-    fn wake_all(&self, mut wake: Vec<Waker>) -> usize {
+    fn wake_all(&self, mut wake: Vec<Wakeup>) -> usize {
         let woken = wake.len();
         for waker in wake.drain(..) {
             // Don't let a panicking waker blow everything up: the rest of the batch must still
@@ -279,7 +279,7 @@ impl Reactor {
         woken
     }
 
-    fn wait(&self, timeout: Option<Duration>, wake: &mut Vec<Waker>) {
+    fn wait(&self, timeout: Option<Duration>, wake: &mut Vec<Wakeup>) {
         let sources = self.sources.borrow();
         let mut events = 0;
         let result = self.waiter.borrow_mut().wait(

@@ -25,9 +25,11 @@
 
 use std::cell::{Cell, RefCell};
 use std::os::fd::RawFd;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use slab::Slab;
+
+use crate::executor::Wakeup;
 
 #[allow(dead_code)] // the zero a fresh direction starts in
 pub(crate) const UNKNOWN: u8 = 0;
@@ -46,9 +48,9 @@ pub(crate) enum Dir {
 pub(crate) struct Direction {
     pub(crate) state: Cell<u8>,
     /// The waker of the `AsyncRead`/`AsyncWrite` user (one per direction, as in async-io).
-    waker: RefCell<Option<Waker>>,
+    waker: RefCell<Option<Wakeup>>,
     /// Wakers of `readable()`/`read_with()`-style futures, each removed by its future's drop.
-    waiters: RefCell<Slab<Option<Waker>>>,
+    waiters: RefCell<Slab<Option<Wakeup>>>,
 }
 
 impl Direction {
@@ -65,12 +67,12 @@ impl Direction {
         self.waker.borrow().is_some() || self.waiters.borrow().iter().any(|(_, w)| w.is_some())
     }
 
-    /// Stores `cx`'s waker in the single slot.
+    /// Stores `cx`'s waker in the single slot (a `TaskRef` when it is the polled task's own).
     pub(crate) fn register(&self, cx: &Context<'_>) {
         let mut slot = self.waker.borrow_mut();
         match &*slot {
             Some(w) if w.will_wake(cx.waker()) => {}
-            _ => *slot = Some(cx.waker().clone()),
+            _ => *slot = Some(Wakeup::new(cx.waker())),
         }
     }
 
@@ -84,9 +86,9 @@ impl Direction {
         match ticket {
             Some(t) => match &mut waiters[*t] {
                 Some(w) if w.will_wake(cx.waker()) => {}
-                slot => *slot = Some(cx.waker().clone()),
+                slot => *slot = Some(Wakeup::new(cx.waker())),
             },
-            None => *ticket = Some(waiters.insert(Some(cx.waker().clone()))),
+            None => *ticket = Some(waiters.insert(Some(Wakeup::new(cx.waker())))),
         }
         Poll::Pending
     }
@@ -98,7 +100,7 @@ impl Direction {
     }
 
     /// An event arrived: mark ready and collect every waker.
-    fn fire(&self, out: &mut Vec<Waker>) {
+    fn fire(&self, out: &mut Vec<Wakeup>) {
         self.state.set(READY);
         if let Some(w) = self.waker.borrow_mut().take() {
             out.push(w);
@@ -154,7 +156,7 @@ impl Source {
         readable: bool,
         writable: bool,
         read_closed: bool,
-        out: &mut Vec<Waker>,
+        out: &mut Vec<Wakeup>,
     ) {
         if read_closed {
             self.read_closed.set(true);

@@ -22,7 +22,7 @@ use std::task::Waker;
 
 use slab::Slab;
 
-use crate::executor::TaskRef;
+pub(crate) use crate::executor::Wakeup;
 
 /// Marks "no neighbour" in the intrusive list.
 const NIL: usize = usize::MAX;
@@ -242,41 +242,6 @@ impl WakeList {
         }
         if let Some(payload) = panic {
             resume_unwind(payload);
-        }
-    }
-}
-
-/// How a parked future is woken: through its task's slot when it is a solo task this thread
-/// is polling (no atomic reference count to touch, see `TaskRef`), else a clone of its waker.
-#[derive(Debug)]
-pub(crate) enum Wakeup {
-    Task(TaskRef),
-    Waker(Waker),
-}
-
-impl Wakeup {
-    #[inline]
-    pub(crate) fn new(waker: &Waker) -> Wakeup {
-        match TaskRef::of(waker) {
-            Some(task) => Wakeup::Task(task),
-            None => Wakeup::Waker(waker.clone()),
-        }
-    }
-
-    /// Whether this wakes the same task as `waker` (so it need not be replaced).
-    #[inline]
-    pub(crate) fn will_wake(&self, waker: &Waker) -> bool {
-        match self {
-            Wakeup::Task(task) => task.will_wake(waker),
-            Wakeup::Waker(own) => own.will_wake(waker),
-        }
-    }
-
-    #[inline(always)]
-    pub(crate) fn wake(self) {
-        match self {
-            Wakeup::Task(task) => task.wake(),
-            Wakeup::Waker(waker) => waker.wake(),
         }
     }
 }

@@ -52,6 +52,8 @@
 //! [`fire_due`]: TimerHeap::fire_due
 
 use std::task::Waker;
+
+use crate::executor::Wakeup;
 use std::time::{Duration, Instant};
 
 /// Garbage below this is never worth a rebuild.
@@ -252,7 +254,7 @@ struct Staged {
 struct Slot {
     /// The live timer's seq, or `DEAD` (cancelled with its entry still in the heap, or free).
     seq: u64,
-    waker: Option<Waker>,
+    waker: Option<Wakeup>,
     /// The next free slot, while this one is on the free list.
     next_free: u32,
 }
@@ -307,7 +309,7 @@ impl TimerHeap {
 
     /// Adds a timer.
     #[inline]
-    pub(crate) fn insert(&mut self, deadline: Instant, waker: Option<Waker>) -> TimerKey {
+    pub(crate) fn insert(&mut self, deadline: Instant, waker: Option<Wakeup>) -> TimerKey {
         let seq = self.next_seq;
         self.next_seq += 1;
         let slot = match self.slots.get_mut(self.free as usize) {
@@ -329,7 +331,7 @@ impl TimerHeap {
     }
 
     #[cold]
-    fn grow(&mut self, seq: u64, waker: Option<Waker>) -> u32 {
+    fn grow(&mut self, seq: u64, waker: Option<Wakeup>) -> u32 {
         let slot = self.slots.len();
         assert!(
             self.slots.len() < NO_SLOT as usize,
@@ -420,14 +422,14 @@ impl TimerHeap {
         if let Some(slot) = self.get_mut(key) {
             match &slot.waker {
                 Some(w) if w.will_wake(waker) => {}
-                _ => slot.waker = Some(waker.clone()),
+                _ => slot.waker = Some(Wakeup::new(waker)),
             }
         }
     }
 
     /// Cancels a pending timer in O(1) (amortised). Returns its waker if it was pending.
     #[inline]
-    pub(crate) fn remove(&mut self, key: TimerKey) -> Option<Option<Waker>> {
+    pub(crate) fn remove(&mut self, key: TimerKey) -> Option<Option<Wakeup>> {
         let slot = self.get_mut(key)?;
         slot.seq = DEAD;
         let waker = slot.waker.take();
@@ -463,7 +465,7 @@ impl TimerHeap {
     pub(crate) fn fire_due(
         &mut self,
         now: Instant,
-        mut fired: impl FnMut(TimerKey, Option<Waker>),
+        mut fired: impl FnMut(TimerKey, Option<Wakeup>),
     ) -> usize {
         self.flush();
         let Some(since) = now.checked_duration_since(self.base) else {

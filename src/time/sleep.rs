@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::clock;
 use super::heap::TimerKey;
-use crate::executor::{assert_in_runtime, in_runtime};
+use crate::executor::{Wakeup, assert_in_runtime, in_runtime};
 use crate::reactor::Reactor;
 
 /// Waits until `duration` has elapsed.
@@ -168,7 +168,7 @@ impl Sleep {
         let key = reactor
             .timers
             .borrow_mut()
-            .insert(self.deadline, Some(cx.waker().clone()));
+            .insert(self.deadline, Some(Wakeup::new(cx.waker())));
         self.timer = Some((reactor, key));
     }
 }

@@ -28,7 +28,8 @@ source "$(dirname "$0")/support/wrk_measure.sh"
 
 printf "wrk -t1 -c%s -d%ss --latency, %s core(s), %s\n" "$CONNECTIONS" "$DURATION" "$(nproc)" \
   "$(uname -r)"
-printf "%-9s %7s %12s %10s %10s %10s\n" server workers "req/s" p99 "cpu us/req" "cpu %"
+printf "%-9s %7s %12s %10s %10s %10s %10s\n" server workers "req/s" p99 "cpu us/req" "cpu %" \
+  "wrk cpu %"
 for w in $WORKERS; do
   pin=()
   [ "$PIN" = 1 ] && pin=(--pin)

@@ -30,7 +30,8 @@ source "$(dirname "$0")/support/wrk_measure.sh"
 
 printf "wrk -t1 -c%s -d%ss --latency, %s core(s), %s\n" "$CONNECTIONS" "$DURATION" "$(nproc)" \
   "$(uname -r)"
-printf "%-9s %7s %12s %10s %10s %10s\n" server workers "req/s" p99 "cpu us/req" "cpu %"
+printf "%-9s %7s %12s %10s %10s %10s %10s\n" server workers "req/s" p99 "cpu us/req" "cpu %" \
+  "wrk cpu %"
 for w in $WORKERS; do
   for _ in $(seq "$REPEAT"); do
     measure solo "$w" "$BIN/hyper_server" --port 0 --threads "$w"

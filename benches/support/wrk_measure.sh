@@ -42,14 +42,17 @@ measure() {
   wrk -t1 -c"$CONNECTIONS" -d1s "http://$addr/" >/dev/null   # warm-up
   local before after
   before=$(cpu_ticks "$SERVER_PID")
-  wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://$addr/" >"$TMP/wrk" ||
-    echo "$label ($workers): wrk failed: $(cat "$TMP/wrk")" >&2
+  local TIMEFORMAT='%U %S'
+  { time wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://$addr/" >"$TMP/wrk" ||
+    echo "$label ($workers): wrk failed: $(cat "$TMP/wrk")" >&2; } 2>"$TMP/wrk_time"
+  local wrk_cpu
+  wrk_cpu=$(awk '{ print $1 + $2 }' "$TMP/wrk_time")
   after=$(cpu_ticks "$SERVER_PID")
   kill "$SERVER_PID" 2>/dev/null || echo "$label ($workers): the server died during the run" >&2
   wait "$SERVER_PID" 2>/dev/null || true
   SERVER_PID=
   awk -v label="$label" -v workers="$workers" -v ticks=$((after - before)) -v tick="$TICK" \
-      -v secs="$DURATION" '
+      -v secs="$DURATION" -v wrk_cpu="$wrk_cpu" '
     / requests in / { requests = $1 }
     /^Requests\/sec:/ { rps = $2 }
     $1 == "99%" { p99 = $2 }
@@ -57,8 +60,8 @@ measure() {
     /Non-2xx/ { non2xx = $NF }
     END {
       cpu = ticks / tick
-      printf "%-9s %7d %12.0f %10s %10.1f %9.0f%%   %s%s\n", label, workers, rps, p99,
-        cpu * 1e6 / requests, 100 * cpu / secs,
+      printf "%-9s %7d %12.0f %10s %10.1f %9.0f%% %9.0f%%   %s%s\n", label, workers, rps, p99,
+        cpu * 1e6 / requests, 100 * cpu / secs, 100 * wrk_cpu / secs,
         (errors == "" ? "" : errors), (non2xx == "" ? "" : " non-2xx " non2xx)
     }' "$TMP/wrk" | tee -a "$TMP/rows"
 }
@@ -68,8 +71,9 @@ measure() {
 medians() {
   echo
   echo "medians over $REPEAT rounds:"
-  printf "%-9s %7s %12s %12s %12s %12s\n" server workers "req/s" "p99 us" "cpu us/req" "cpu %"
-  awk -v cols=6 -f "$MEDIANS_AWK" "$TMP/rows" | tee "$TMP/medians"
+  printf "%-9s %7s %12s %12s %12s %12s %12s\n" server workers "req/s" "p99 us" "cpu us/req" \
+    "cpu %" "wrk cpu %"
+  awk -v cols=7 -f "$MEDIANS_AWK" "$TMP/rows" | tee "$TMP/medians"
   echo
   echo "solo against each peer (medians, same worker count):"
   awk '{ rps[$1, $2] = $3; p99[$1, $2] = $4; servers[$1] = 1; workers[$2] = 1 }

@@ -30,7 +30,7 @@ use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::pin::Pin;
 use std::ptr;
 use std::rc::{Rc, Weak};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, RawWakerVTable, Waker};
 
 use super::local::Local;
 use super::shared::Shared;
@@ -262,6 +262,9 @@ pub(crate) struct TaskRef {
     slot: usize,
     /// Tells this task from a later occupant of the slot: see `Local::tag`.
     tag: usize,
+    /// The vtable of the waker it was made from (with `tag`, the task's address, that waker's
+    /// identity: `will_wake` then needs no lookup in `active`).
+    vtable: &'static RawWakerVTable,
 }
 
 impl TaskRef {
@@ -289,6 +292,7 @@ impl TaskRef {
             local: Rc::downgrade(&polled.local),
             slot,
             tag: polled.local.tag(slot, waker),
+            vtable: waker.vtable(),
         })
     }
 
@@ -301,10 +305,21 @@ impl TaskRef {
         }
         // SAFETY: as in `of`.
         let polled = unsafe { &*polled };
-        polled.slot & !NAMED_SLOT == self.slot
-            && ptr::eq(Rc::as_ptr(&polled.local), self.local.as_ptr())
-            && polled.local.tag(self.slot, waker) == self.tag
-            && polled.local.slot_will_wake(self.slot, waker)
+        // The same task is being polled (a later task at the same address has another slot,
+        // or it is this slot's task and the `TaskRef` is right for it)...
+        if polled.slot & !NAMED_SLOT != self.slot
+            || !ptr::eq(Rc::as_ptr(&polled.local), self.local.as_ptr())
+        {
+            return false;
+        }
+        // ... with the waker this `TaskRef` was made from: for a task, the same data pointer
+        // (the task's address, `tag`) and vtable, which is how `Waker::will_wake` compares.
+        if self.slot == MAIN_SLOT {
+            polled.local.tag(MAIN_SLOT, waker) == self.tag
+                && polled.local.slot_will_wake(MAIN_SLOT, waker)
+        } else {
+            waker.data() as usize == self.tag && ptr::eq(waker.vtable(), self.vtable)
+        }
     }
 
     /// Wakes the task, if it is still parked in its slot.

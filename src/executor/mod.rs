@@ -16,9 +16,11 @@
 //!   atomics beyond async-task's own, no syscall); a wake elsewhere goes through the inbox and
 //!   notifies the poller only if the owner sleeps.
 //! - While a parked task (one in `Local::active`) is polled, its slot is published on the
-//!   thread (`task.rs`), so the `!Send` primitives of `solo::sync` can keep a `TaskRef` (the
-//!   slot) instead of cloning the task's waker: no atomic increment, and waking it is a
-//!   `wake_by_ref` of the waker `active` holds. Any other waker is cloned as usual.
+//!   thread (`task.rs`), so timers, socket waits and the `!Send` primitives of `solo::sync`
+//!   can keep a `TaskRef` (the slot) instead of cloning the task's waker: no atomic
+//!   increment, and waking it is a `wake_by_ref` of the waker `active` holds. The outermost
+//!   `block_on` call publishes its future the same way (a `TaskRef` to it is good for that
+//!   call only: `Local::main_epoch`). Any other waker is cloned as usual.
 //! - Dropping the executor drops every unfinished future on the owner thread before the
 //!   executor's borrow `'a` ends; later wakes, clones and drops of their wakers are no-ops.
 //! - The loop never calls the poller while a task is ready, except every

@@ -442,9 +442,10 @@ impl MainWake {
         MainWake { signal, waker }
     }
 
-    /// Readies the flag for the next `block_on` call. Returns `false` if a clone of the waker
+    /// Readies a nested call's spare flag for reuse. Returns `false` if a clone of the waker
     /// is still out there: a late wake would then set the flag of an unrelated call, so the
-    /// flag must not be reused.
+    /// flag must not be reused. (The outermost call's flag is never renewed: its epoch guards
+    /// `TaskRef`s, and a stale clone costs at most one spurious poll.)
     #[inline]
     fn reset(&self) -> bool {
         // Our `Arc` plus the one inside `waker`: no other clone exists, and none can be made

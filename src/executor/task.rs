@@ -275,9 +275,11 @@ impl TaskRef {
         if polled.is_null() {
             return None;
         }
-        // SAFETY: a non-null `POLLED` points to the `Polled` of a `TaskFuture` whose poll is
-        // still running on this thread (`Publish` restores the previous value when that poll
-        // returns or unwinds), so it is alive. Nothing writes to it during the poll.
+        // SAFETY: a non-null `POLLED` points to the `Polled` of a `TaskFuture`, or of a
+        // `LocalExecutor`'s `MainPoll`, whose poll is still running on this thread (`Publish`
+        // restores the previous value when that poll returns or unwinds). The task's future,
+        // or the executor `block_on` borrows for the whole call, outlives that poll, so the
+        // `Polled` is alive. Nothing writes to a `Polled` while it is published.
         let polled = unsafe { &*polled };
         // The task's own waker is the clone `active` keeps for it (a tracked task's slot is
         // filled for as long as its future lives): no copy of it in every task.

@@ -164,6 +164,7 @@ impl LocalExecutor<'_> {
         if local.has_ready() || !self.park() || self.watched_io_ready() {
             return RunStatus::MoreWork;
         }
+        local.on_idle();
         match local.reactor.next_deadline() {
             Some(deadline) => RunStatus::WaitUntil(deadline),
             None => RunStatus::Idle,

@@ -40,6 +40,13 @@ use crate::reactor::Reactor;
 /// workload. The check costs no syscall when no I/O source is registered.
 pub(crate) const REACTOR_INTERVAL: usize = 128;
 
+/// The run queue capacity (in tasks) an idle executor keeps. A burst of spawns or wakes grows
+/// the queue to the burst's size; once the executor runs out of work, capacity beyond this is
+/// given back, so 100k tasks spawned at once do not pin 1 MiB of queue for the executor's
+/// lifetime. Re-growing after the next burst costs what the first growth did (amortised O(1)
+/// per push), so a workload of repeated bursts pays at most double for its queue.
+const QUEUE_KEEP: usize = 1024;
+
 /// The executor state that lives on the owner thread.
 pub(crate) struct Local {
     queue: RefCell<VecDeque<Runnable<TaskMeta>>>,
@@ -275,6 +282,29 @@ impl Local {
     /// Whether a task is queued here or in the inbox.
     pub(crate) fn has_ready(&self) -> bool {
         !self.queue.borrow().is_empty() || self.shared.inbox.has_pending()
+    }
+
+    /// Called when the executor runs out of ready work (before it sleeps, or as
+    /// `run_until_stalled` returns): gives back the run queue's memory after a burst. One
+    /// load and compare in the common case.
+    #[inline]
+    pub(crate) fn on_idle(&self) {
+        if self.queue.borrow().capacity() > QUEUE_KEEP {
+            self.shrink_queue();
+        }
+    }
+
+    /// The run queue's capacity, for tests of `on_idle`.
+    #[cfg(test)]
+    pub(crate) fn queue_capacity(&self) -> usize {
+        self.queue.borrow().capacity()
+    }
+
+    #[cold]
+    fn shrink_queue(&self) {
+        let mut queue = self.queue.borrow_mut();
+        let keep = QUEUE_KEEP.max(queue.len());
+        queue.shrink_to(keep);
     }
 
     /// Moves tasks woken on other threads into the run queue.

@@ -241,6 +241,7 @@ impl<'a> LocalExecutor<'a> {
             local.since_reactor.set(0);
             local.reactor.react(React::NoBlock);
             if !local.has_ready() {
+                local.on_idle();
                 return total;
             }
         }
@@ -328,6 +329,7 @@ fn drive<F: Future>(
         } else {
             // Idle: sleep in the reactor, unless a remote wake races in (see inbox.rs).
             local.since_reactor.set(0);
+            local.on_idle();
             let inbox = &local.shared.inbox;
             if inbox.prepare_sleep(|| signal.is_set()) {
                 // Awake again before the wakers run: an owner-thread wake while "sleeping"
@@ -399,5 +401,43 @@ mod tests {
         }));
         assert!(panicked.is_err());
         assert!(!slot.in_poll(), "a panicking poll must end its marker");
+    }
+
+    /// A burst of spawns grows the run queue; an executor that runs out of work gives the
+    /// capacity back (both where it goes idle: `run_until_stalled` and `block_on`'s sleep).
+    #[test]
+    fn an_idle_executor_gives_back_a_burst_s_run_queue() {
+        const BURST: usize = 20_000;
+        let ex = LocalExecutor::new();
+        for _ in 0..BURST {
+            ex.spawn(std::future::pending::<()>()).detach();
+        }
+        assert!(ex.local().queue_capacity() >= BURST);
+        ex.run_until_stalled();
+        assert!(
+            ex.local().queue_capacity() <= 1024,
+            "run_until_stalled kept the burst"
+        );
+        assert_eq!(ex.len(), BURST, "the parked tasks stay");
+
+        ex.block_on(async {
+            for _ in 0..BURST {
+                ex.spawn(std::future::pending::<()>()).detach();
+            }
+            yield_now().await;
+            assert!(
+                ex.local().queue_capacity() >= BURST,
+                "busy, so not trimmed yet"
+            );
+            while ex.local().has_ready() {
+                yield_now().await;
+            }
+            // Idle now: the executor sleeps in the reactor until the timer fires.
+            crate::time::sleep(std::time::Duration::from_millis(1)).await;
+            assert!(
+                ex.local().queue_capacity() <= 1024,
+                "block_on kept the burst"
+            );
+        });
     }
 }

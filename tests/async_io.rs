@@ -377,6 +377,54 @@ fn spurious_task_wakes_do_not_retry_a_read_known_not_ready() {
     );
 }
 
+/// A socket's wake is spent when it fires: a task that read and then waits on something else
+/// is not polled again because more data arrived, until it asks to read again.
+#[test]
+fn later_data_does_not_wake_a_task_that_stopped_reading() {
+    let _l = fd_lock();
+    let _w = watchdog(Duration::from_secs(10));
+    let (a, b) = unix_pair();
+    let a = Async::new(a).unwrap();
+    let ex = LocalExecutor::new();
+    let polls = Rc::new(Cell::new(0));
+    let task = {
+        let polls = polls.clone();
+        let mut work = Box::pin(async move {
+            // A task parked before (as most readers are) is woken through its executor slot.
+            solo::yield_now().await;
+            let mut buf = [0u8; 8];
+            let n = (&a).read(&mut buf).await.unwrap();
+            // Waits forever, registering nothing.
+            std::future::pending::<()>().await;
+            n
+        });
+        ex.spawn(poll_fn(move |cx| {
+            polls.set(polls.get() + 1);
+            work.as_mut().poll(cx)
+        }))
+    };
+    let settle = || ex.block_on(solo::time::sleep(Duration::from_millis(20)));
+    settle();
+    assert_eq!(polls.get(), 2, "the second poll waits to read");
+    (&b).write_all(b"hi").unwrap();
+    settle();
+    assert_eq!(
+        polls.get(),
+        3,
+        "the data woke the reader, which then waits on `pending`"
+    );
+    (&b).write_all(b"more").unwrap();
+    settle();
+    assert_eq!(
+        polls.get(),
+        3,
+        "later data must not wake a task that stopped reading"
+    );
+    drop(task);
+    ex.run_until_stalled();
+    assert!(ex.is_empty());
+}
+
 /// After a partial drain (a short read proves the buffer empty), the next read waits, and a
 /// later arrival still produces an event.
 #[test]

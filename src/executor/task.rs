@@ -333,6 +333,18 @@ impl TaskRef {
     }
 }
 
+impl Clone for TaskRef {
+    #[inline]
+    fn clone(&self) -> TaskRef {
+        TaskRef {
+            local: self.local.clone(),
+            slot: self.slot,
+            tag: self.tag,
+            vtable: self.vtable,
+        }
+    }
+}
+
 impl fmt::Debug for TaskRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TaskRef")

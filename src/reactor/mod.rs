@@ -178,10 +178,16 @@ impl Reactor {
 
     /// Re-arms a oneshot registration for the directions that have waiters. A no-op (and no
     /// syscall) under edge triggering.
+    #[inline]
     pub(crate) fn rearm(&self, source: &Source) -> io::Result<()> {
         if self.edge {
             return Ok(());
         }
+        self.rearm_oneshot(source)
+    }
+
+    #[cold]
+    fn rearm_oneshot(&self, source: &Source) -> io::Result<()> {
         let (readable, writable) = source.interest();
         let mut event = Event::none(source.key);
         event.readable = readable;

@@ -58,7 +58,7 @@ fn task_blocking_50ms_in_poll_is_reported_once_with_its_spawn_location() {
     });
     let id = task.id();
     assert_eq!(ex.block_on(task), 7);
-    // The monitor samples every threshold / 4 and reports once the poll has ended.
+    // The monitor samples every threshold / 2 and reports once the poll has ended.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let mine: Vec<SlowPoll> = reports

@@ -10,10 +10,11 @@
 //! while it runs), through the user's handler, on the monitor thread. A poll that blocks for
 //! 1.5 thresholds or more is caught; one between 1 and 1.5 thresholds may be.
 //!
-//! Each sample is a wake-up of the monitor thread, which on this 2-core VM costs about 37 us of
-//! CPU (1,625 wake-ups took 60 ms over a 4 s echo load at `threshold / 4`) and preempts the
-//! runtime thread sharing its core: sampling every half threshold (200 wake-ups a second at the
-//! default 10 ms) halves that tax on a busy program, for reports accurate to half a threshold.
+//! Each sample is a wake-up of the monitor thread, which on this 2-core VM costs 25-37 us of CPU
+//! (1,631-1,648 wake-ups took 4-6 clock ticks over a 4 s echo load at `threshold / 4`) and
+//! preempts the runtime thread sharing its core: sampling every half threshold (200 wake-ups a
+//! second at the default 10 ms) halves that tax on a busy program, for reports accurate to half
+//! a threshold.
 //!
 //! # Invariants
 //!

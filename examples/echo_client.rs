@@ -8,9 +8,15 @@
 //!
 //! Without an address it starts a solo echo server on a second thread (two cores: one
 //! server thread, one client thread).
+//!
+//! Slow-poll reports (see `solo::diag`) are counted rather than printed one by one: a load
+//! generator on a shared or virtual machine sees its thread descheduled for tens of
+//! milliseconds now and then, and the summary on stderr says how often and how long, since
+//! those stalls land in the p99.
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
@@ -87,6 +93,15 @@ fn main() -> io::Result<()> {
         }
     };
 
+    // (count, longest) of the slow polls seen while the load runs.
+    let slow = Arc::new(Mutex::new((0usize, Duration::ZERO)));
+    let seen = slow.clone();
+    solo::diag::set_slow_poll_handler(move |report| {
+        let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.0 += 1;
+        seen.1 = seen.1.max(report.duration);
+    });
+
     let start = Instant::now();
     let deadline = start + Duration::from_secs(secs);
     let mut latencies: Vec<u32> = solo::block_on(async {
@@ -113,5 +128,14 @@ fn main() -> io::Result<()> {
         pct(0.50),
         pct(0.99),
     );
+    let (count, longest) = *slow.lock().unwrap_or_else(|e| e.into_inner());
+    if count > 0 {
+        eprintln!(
+            "echo_client: {count} slow-poll report(s), the longest {:.1} ms: a solo thread \
+             (the client, or the built-in server) was busy or descheduled that long, and the \
+             round trips in flight then count in the p99",
+            longest.as_secs_f64() * 1e3
+        );
+    }
     Ok(())
 }

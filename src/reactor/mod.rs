@@ -197,6 +197,12 @@ impl Reactor {
         self.poller.modify_with_mode(fd, event, PollMode::Oneshot)
     }
 
+    /// Whether a timer is pending (cancelled ones do not count: they never fire).
+    #[inline]
+    fn has_timers(&self) -> bool {
+        self.timers.borrow().len() > 0
+    }
+
     /// Whether any fd is registered (if not, a non-blocking check needs no syscall).
     fn has_sources(&self) -> bool {
         !self.sources.borrow().is_empty()
@@ -217,8 +223,15 @@ impl Reactor {
     /// next wait) for a task that is about to run anyway.
     pub(crate) fn react_then(&self, mode: React, before_wake: impl FnOnce()) -> usize {
         let mut wake = std::mem::take(&mut *self.to_wake.borrow_mut());
-        let now = clock::now();
-        self.fire_due(now, &mut wake);
+        // With no live timer there is nothing to fire and no deadline to sleep until, so the
+        // clock is not read (twice per blocking wait: before and after). `last_now` then stays
+        // older than it could be, which only makes a sleep's first poll register its timer
+        // rather than complete at once (see `Sleep`): never early. No timer can be added during
+        // the wait below: it runs no user code.
+        let now = self.has_timers().then(clock::now);
+        if let Some(now) = now {
+            self.fire_due(now, &mut wake);
+        }
 
         if mode != React::Block || !wake.is_empty() {
             if mode == React::Drain || self.has_sources() {
@@ -243,10 +256,14 @@ impl Reactor {
                 }
             }
         } else {
-            let timeout = clock::sleep_timeout(now, self.next_deadline()).map(|d| d.min(MAX_SLEEP));
+            let timeout = now
+                .and_then(|now| clock::sleep_timeout(now, self.next_deadline()))
+                .map(|d| d.min(MAX_SLEEP));
             Counters::add(&self.counters.reactor_sleeps, 1);
             self.wait(timeout, &mut wake);
-            self.fire_due(clock::now(), &mut wake);
+            if now.is_some() {
+                self.fire_due(clock::now(), &mut wake);
+            }
         }
         before_wake();
         self.wake_all(wake)

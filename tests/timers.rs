@@ -478,6 +478,32 @@ fn dropped_pending_sleep_releases_its_waker_and_reset_keeps_it() {
 /// A sleep first polled by one `block_on` call's future, kept, and firing during a later call
 /// does not wake the later call's future (solo keeps no waker clone for a `block_on` future,
 /// only a reference that ends with its call).
+/// With no timer pending, the reactor does not read the clock around its waits. A timer set
+/// right after such a wait (here by the future that I/O woke) still fires, and not early.
+#[test]
+fn a_timer_set_after_a_wait_with_no_timer_pending_fires_on_time() {
+    use std::io::{Read, Write};
+    let _w = watchdog(Duration::from_secs(10));
+    let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let a = solo::Async::new(a).unwrap();
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(30));
+        (&b).write_all(b"x").unwrap();
+        b
+    });
+    let ex = LocalExecutor::new();
+    let elapsed = ex.block_on(async {
+        let mut buf = [0u8; 1];
+        // The executor sleeps in the reactor, no timer pending, until the byte arrives.
+        a.read_with(|mut s| s.read(&mut buf)).await.unwrap();
+        let start = Instant::now();
+        sleep(Duration::from_millis(5)).await;
+        start.elapsed()
+    });
+    assert!(elapsed >= Duration::from_millis(5), "{elapsed:?}");
+    drop(writer.join().unwrap());
+}
+
 #[test]
 fn sleep_kept_from_an_earlier_block_on_call_does_not_wake_a_later_one() {
     let _w = watchdog(Duration::from_secs(10));

@@ -2,7 +2,7 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -10,9 +10,24 @@ use solo::diag::{SlowPoll, stats};
 use solo::time::{advance, pause, resume, sleep, timeout};
 use solo::{LocalExecutor, task::Builder};
 
-struct Watchdog(#[allow(dead_code)] mpsc::Sender<()>);
+/// A test's watchdog, and its turn: the tests of this file run one at a time.
+///
+/// Slow-poll reports measure wall time inside a poll. Run side by side under valgrind (which
+/// lets one thread run at a time), one test's runtime work could hold up another test's
+/// thread mid-poll for more than a threshold (a "slow" fast task) or starve the monitor thread
+/// through a whole 50 ms poll (a missed report); one at a time, neither happens.
+struct Watchdog(
+    #[allow(dead_code)] mpsc::Sender<()>,
+    #[allow(dead_code)] MutexGuard<'static, ()>,
+);
+
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static TURN: Mutex<()> = Mutex::new(());
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn watchdog(name: &'static str, secs: u64) -> Watchdog {
+    let turn = one_at_a_time();
     let (tx, rx) = mpsc::channel::<()>();
     thread::spawn(move || {
         if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(secs)) {
@@ -20,7 +35,7 @@ fn watchdog(name: &'static str, secs: u64) -> Watchdog {
             std::process::abort();
         }
     });
-    Watchdog(tx)
+    Watchdog(tx, turn)
 }
 
 /// How far ahead to put deadlines that must not pass before the first poll.
@@ -219,6 +234,7 @@ fn stats_move_as_documented_for_a_scripted_workload() {
 
 #[test]
 fn remote_wakes_are_counted_separately() {
+    let _turn = one_at_a_time();
     thread::spawn(|| {
         let before = stats();
         let ex = LocalExecutor::new();

@@ -534,13 +534,9 @@ impl TimerHeap {
         }
         self.fired += count as u64;
         // The top, if any, is live and not due: nothing is due before it.
+        // `None` on either side is "never"; both (unreachable in practice): look every time.
         let earliest = self.heap.peek().map(|top| self.instant(top.at));
-        self.quiet_until = match (earliest, rebase_at(self.base)) {
-            (Some(e), Some(r)) => Some(e.min(r)),
-            // `None` on either side is "never"; both: look every time (unreachable in
-            // practice, and only slower).
-            (one, other) => one.or(other),
-        };
+        self.quiet_until = [earliest, rebase_at(self.base)].into_iter().flatten().min();
         count
     }
 

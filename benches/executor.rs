@@ -19,6 +19,10 @@
 //! - `remote_wake`: a task hands its waker to another thread, which wakes it; one iteration
 //!   is the round trip (the executor sleeps in between). monoio is absent: a wake from a
 //!   non-monoio thread needs its `sync` feature.
+//!
+//! `bare async-task`, in the spawn, yield, chain and ping-pong groups, is not a runtime:
+//! `async-task` runnables on a `VecDeque` and nothing else (`benches/support/bare.rs`). It
+//! shows, in the same run, what any executor built on `async-task` has to pay too.
 
 mod support;
 
@@ -33,7 +37,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use support::{AsyncExecutor, LocalPool, Monoio, Rt, Slot, Solo, TokioLocalRt, TokioLocalSet};
+use support::{
+    AsyncExecutor, Bare, LocalPool, Monoio, Rt, Slot, Solo, TokioLocalRt, TokioLocalSet,
+};
 
 const SPAWN_MANY: u64 = 10_000;
 const YIELD_TASKS: u64 = 1_000;
@@ -210,6 +216,7 @@ fn benches(c: &mut Criterion) {
         TokioLocalRt,
         AsyncExecutor,
         LocalPool,
+        Bare,
         Monoio
     );
     g.finish();
@@ -224,6 +231,7 @@ fn benches(c: &mut Criterion) {
         TokioLocalRt,
         AsyncExecutor,
         LocalPool,
+        Bare,
         Monoio
     );
     g.finish();
@@ -239,6 +247,7 @@ fn benches(c: &mut Criterion) {
         TokioLocalRt,
         AsyncExecutor,
         LocalPool,
+        Bare,
         Monoio
     );
     g.finish();
@@ -253,6 +262,7 @@ fn benches(c: &mut Criterion) {
         TokioLocalRt,
         AsyncExecutor,
         LocalPool,
+        Bare,
         Monoio
     );
     g.finish();
@@ -266,6 +276,7 @@ fn benches(c: &mut Criterion) {
         TokioLocalRt,
         AsyncExecutor,
         LocalPool,
+        Bare,
         Monoio
     );
     g.finish();

@@ -10,7 +10,9 @@
 //!   registered, so every new 1 s sleep is the earliest one (the worst case for a heap).
 //! - `sleep_many`: 100,000 tasks each sleep a random duration in [0, 50 ms] and finish. The
 //!   time reported is the **process CPU time** (user + system, `getrusage`), not wall time:
-//!   one iteration = 100,000 timers, so divide by 100,000 for CPU ns per timer.
+//!   one iteration = 100,000 timers, so divide by 100,000 for CPU ns per timer. It also runs
+//!   on `bare async-task` (`benches/support/bare.rs`): not a runtime, only async-task tasks, a
+//!   `VecDeque` and `std`'s `BinaryHeap`, so the same run shows what these parts cost alone.
 //!
 //! futures' `LocalPool` has no timers and is absent here; async-executor uses async-io's
 //! `Timer` under `async_io::block_on`.
@@ -24,7 +26,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use support::{AsyncExecutor, Monoio, Rng, Solo, TimerRt, TokioLocalRt, TokioLocalSet};
+use support::{AsyncExecutor, Bare, Monoio, Rng, Solo, TimerRt, TokioLocalRt, TokioLocalSet};
 
 const LIVE: u64 = 100_000;
 const SLEEPERS: u64 = 100_000;
@@ -134,7 +136,7 @@ fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("sleep_many");
     g.throughput(Throughput::Elements(SLEEPERS));
     g.sample_size(10).sampling_mode(SamplingMode::Flat);
-    for_each_rt!(g, sleep_many; Solo, TokioLocalSet, TokioLocalRt, AsyncExecutor, Monoio);
+    for_each_rt!(g, sleep_many; Solo, TokioLocalSet, TokioLocalRt, AsyncExecutor, Monoio, Bare);
     g.finish();
 }
 

@@ -16,10 +16,17 @@
 //! `ping_pong` (round trips through a one-place channel), `block_on` (a ready future),
 //! `sleep` (create a 1 s sleep, poll once, drop), `sleep_100k` (the same with 100k live timers),
 //! `sleep_many` (`n` tasks each sleep a random duration in [0, 50 ms], as in
-//! `benches/timers.rs`; prints the process CPU time per timer too).
+//! `benches/timers.rs`; prints the process CPU time per timer too), and `bare_sleep_many`
+//! (the same on the bare async-task baseline of `benches/support/bare.rs`, which is not a
+//! runtime: the difference is what solo's features cost). With `OP_COST_ROUNDS=k`, these two
+//! run `k` rounds in one process and report the last (the steady state the criterion bench
+//! sees, with freed memory reused rather than faulted in afresh).
 //!
 //! With `OP_COST_NO_SLOW_POLL=1` in the environment, slow-poll detection is off (to measure
 //! what its per-poll marker costs). Every run prints its wall time per operation.
+
+#[path = "../benches/support/bare.rs"]
+mod bare;
 
 use std::cell::Cell;
 use std::future::{Future, poll_fn};
@@ -28,6 +35,17 @@ use std::pin::pin;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
+
+/// `n` random durations in [0, `max_ms`] ms, from a fixed-seed xorshift.
+fn random_sleeps(n: u64, max_ms: u64) -> impl Iterator<Item = Duration> {
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    (0..n).map(move |_| {
+        rng ^= rng >> 12;
+        rng ^= rng << 25;
+        rng ^= rng >> 27;
+        Duration::from_nanos(rng.wrapping_mul(0x2545_F491_4F6C_DD1D) % (max_ms * 1_000_000 + 1))
+    })
+}
 
 /// One-place local channel (the same as the benches' `Slot`).
 #[derive(Default)]
@@ -74,7 +92,8 @@ async fn poll_once<F: Future>(f: F) {
 }
 
 /// User + system CPU time of the whole process.
-fn cpu_time() -> Duration {
+/// The process's CPU time (user + system) and minor page faults so far.
+fn usage() -> (Duration, i64) {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
     // SAFETY: `getrusage` fills the struct it is given; RUSAGE_SELF is always valid.
     let usage = unsafe {
@@ -82,7 +101,26 @@ fn cpu_time() -> Duration {
         usage.assume_init()
     };
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
+    (tv(usage.ru_utime) + tv(usage.ru_stime), usage.ru_minflt)
+}
+
+/// Runs `round` `OP_COST_ROUNDS` times (default 1) and prints the CPU time per timer and the
+/// page faults of the last round: with several rounds, that is the steady state a benchmark
+/// that repeats the workload in one process sees.
+fn timer_rounds(n: u64, mut round: impl FnMut()) {
+    let rounds: u32 = std::env::var("OP_COST_ROUNDS").map_or(1, |s| s.parse().expect("a count"));
+    let mut last = (Duration::ZERO, 0);
+    for _ in 0..rounds {
+        let before = usage();
+        round();
+        let after = usage();
+        last = (after.0 - before.0, after.1 - before.1);
+    }
+    println!(
+        "{n} timers: {:.0} ns of CPU per timer, {} page faults (last of {rounds} rounds)",
+        last.0.as_nanos() as f64 / n as f64,
+        last.1
+    );
 }
 
 fn main() {
@@ -169,29 +207,26 @@ fn main() {
                 poll_once(solo::time::sleep(Duration::from_secs(1))).await;
             }
         }),
-        "sleep_many" => {
-            let before = cpu_time();
+        "sleep_many" => timer_rounds(n, || {
             ex.block_on(async {
-                let mut rng = 0x9E37_79B9_7F4A_7C15u64;
-                let tasks: Vec<_> = (0..n)
-                    .map(|_| {
-                        rng ^= rng >> 12;
-                        rng ^= rng << 25;
-                        rng ^= rng >> 27;
-                        let ns = rng.wrapping_mul(0x2545_F491_4F6C_DD1D) % (max_ms * 1_000_000 + 1);
-                        ex.spawn(solo::time::sleep(Duration::from_nanos(ns)))
-                    })
+                let tasks: Vec<_> = random_sleeps(n, max_ms)
+                    .map(|d| ex.spawn(solo::time::sleep(d)))
                     .collect();
                 for t in tasks {
                     t.await;
                 }
-            });
-            let cpu = cpu_time() - before;
-            println!(
-                "{n} timers: {:.0} ns of CPU per timer",
-                cpu.as_nanos() as f64 / n as f64
-            );
-        }
+            })
+        }),
+        "bare_sleep_many" => timer_rounds(n, || {
+            bare::block_on(async {
+                let tasks: Vec<_> = random_sleeps(n, max_ms)
+                    .map(|d| bare::spawn(bare::sleep(d)))
+                    .collect();
+                for t in tasks {
+                    t.await;
+                }
+            })
+        }),
         other => panic!("unknown workload {other:?}"),
     }
     eprintln!(

@@ -13,18 +13,24 @@
 //! `JoinHandle`/`Task` is detached, so only what the runtime keeps per task is counted,
 //! including the run-queue capacity the burst of spawns left behind.
 
+// The baseline: bare async-task tasks on a `VecDeque`, nothing tracked (not a runtime).
+#[path = "../benches/support/bare.rs"]
+#[allow(dead_code)]
+mod bare;
+
 use std::cell::Cell;
 use std::future::Future;
 use std::process::Command;
 
 const TASKS: usize = 100_000;
-const RUNTIMES: [&str; 6] = [
+const RUNTIMES: [&str; 7] = [
     "solo",
     "tokio-localset",
     "tokio-localrt",
     "async-executor",
     "futures-localpool",
     "monoio",
+    "bare",
 ];
 
 thread_local! {
@@ -144,6 +150,15 @@ fn measure(runtime: &str) -> (usize, usize) {
                 (before, rss())
             })
         }
+        "bare" => bare::block_on(async {
+            bare::spawn(async {}).await;
+            let before = rss();
+            for _ in 0..TASKS {
+                bare::spawn(idle_task()).detach();
+            }
+            until_all_started(boxed_yield).await;
+            (before, rss())
+        }),
         other => panic!("unknown runtime {other:?}; one of {RUNTIMES:?}"),
     }
 }

@@ -359,3 +359,42 @@ impl Rng {
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// bare async-task + VecDeque + BinaryHeap, the baseline (see bare.rs; not a runtime)
+
+pub mod bare;
+
+pub struct Bare;
+
+impl Bare {
+    pub fn new() -> Self {
+        Bare
+    }
+}
+
+impl Rt for Bare {
+    const NAME: &'static str = "bare async-task";
+    fn block_on<F: Future>(&mut self, f: F) -> F::Output {
+        bare::block_on(f)
+    }
+    fn spawn<F>(f: F) -> impl Future<Output = F::Output> + 'static
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        bare::spawn(f)
+    }
+    fn detach<F: Future<Output = ()> + 'static>(f: F) {
+        bare::spawn(f).detach();
+    }
+    fn yield_now() -> impl Future<Output = ()> {
+        futures_lite::future::yield_now()
+    }
+}
+
+impl TimerRt for Bare {
+    fn sleep(d: Duration) -> impl Future<Output = ()> + 'static {
+        bare::sleep(d)
+    }
+}

@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release --example echo_server                       # port 0, stops after 10 s
 //! cargo run --release --example echo_server -- --port 7000 --secs 0   # runs until killed
+//! cargo run --release --example echo_server -- --slow-poll off       # no slow-poll monitor
 //! ```
 //!
 //! It prints `listening on ADDR` and, when it stops, how many connections and echoes
@@ -84,7 +85,9 @@ fn main() -> io::Result<()> {
         match arg.as_str() {
             "--port" => port = value.parse().expect("--port N"),
             "--secs" => secs = value.parse().expect("--secs N (0: forever)"),
-            other => panic!("unknown argument {other}; use --port N --secs N"),
+            // `--slow-poll off`: no slow-poll monitor, to measure what its sampling costs.
+            "--slow-poll" if value == "off" => solo::diag::set_slow_poll_threshold(None),
+            other => panic!("unknown argument {other}; use --port N --secs N [--slow-poll off]"),
         }
     }
 

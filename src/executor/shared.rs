@@ -84,7 +84,6 @@ impl Shared {
         }
     }
 
-    #[allow(dead_code)] // for the embedding API, which is not merged yet
     pub(crate) fn set_callback(&self, callback: Option<WakeCallback>) {
         *self.callback.lock().unwrap_or_else(PoisonError::into_inner) = callback;
     }

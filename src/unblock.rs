@@ -32,7 +32,12 @@ where
     T: Send + 'static,
 {
     Unblock {
-        task: Some(blocking::unblock(f)),
+        task: Some(blocking::unblock(move || {
+            // The pool's thread may have been started by a pinned worker (see
+            // `pool/affinity.rs`); one thread-local check after its first solo job.
+            crate::pool::unpin_helper_thread();
+            f()
+        })),
     }
 }
 

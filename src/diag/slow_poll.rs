@@ -315,6 +315,8 @@ struct Watch {
 }
 
 fn run_monitor() {
+    // Started by the first thread that polls: off that thread's core if it is a pinned worker.
+    crate::pool::unpin_helper_thread();
     let monitor = monitor();
     let mut watches: HashMap<usize, Watch> = HashMap::new();
     let mut idle_since = Instant::now();

@@ -68,6 +68,7 @@ impl FdWatcher {
             thread::Builder::new()
                 .name("solo-fd-watcher".into())
                 .spawn(move || {
+                    crate::pool::unpin_helper_thread();
                     let mut events = Events::new();
                     loop {
                         events.clear();

@@ -84,6 +84,11 @@ impl Builder {
     /// Linux and Android only (`sched_setaffinity`); on other platforms the request is
     /// ignored and the threads float.
     ///
+    /// Only the workers are pinned. The threads solo starts on their behalf (the
+    /// [`unblock`](crate::unblock) pool, the slow-poll monitor, an executor's fd watcher) run
+    /// on every CPU the pool's threads could use before pinning, even when a pinned worker is
+    /// what started them, so blocking work runs beside the workers instead of preempting one.
+    ///
     /// # Examples
     ///
     /// ```

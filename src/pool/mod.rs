@@ -65,6 +65,7 @@
 //! [`LocalExecutor`]: crate::LocalExecutor
 
 mod affinity;
+pub(crate) use affinity::unpin_helper_thread;
 mod builder;
 mod remote;
 mod worker;

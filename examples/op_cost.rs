@@ -91,7 +91,6 @@ async fn poll_once<F: Future>(f: F) {
     .await
 }
 
-/// User + system CPU time of the whole process.
 /// The process's CPU time (user + system) and minor page faults so far.
 fn usage() -> (Duration, i64) {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();

@@ -65,14 +65,16 @@ fn report(served: u64, start: solo::diag::Stats, cpu: (f64, f64)) {
     let stats = solo::diag::stats();
     let waits =
         (stats.reactor_sleeps + stats.reactor_polls) - (start.reactor_sleeps + start.reactor_polls);
-    let echoes = ECHOES.with(Cell::get).max(1);
+    let echoes = ECHOES.with(Cell::get);
+    // Per-echo figures of a run with no echo are per one (not a division by zero).
+    let per = echoes.max(1) as f64;
     let (user, sys) = thread_cpu_us();
     println!(
         "served {served} connections, {echoes} echoes; {waits} epoll waits ({:.3} per echo); \
          server thread CPU per echo: user {:.2} us, system {:.2} us",
-        waits as f64 / echoes as f64,
-        (user - cpu.0) / echoes as f64,
-        (sys - cpu.1) / echoes as f64,
+        waits as f64 / per,
+        (user - cpu.0) / per,
+        (sys - cpu.1) / per,
     );
 }
 
@@ -86,7 +88,12 @@ fn main() -> io::Result<()> {
             "--port" => port = value.parse().expect("--port N"),
             "--secs" => secs = value.parse().expect("--secs N (0: forever)"),
             // `--slow-poll off`: no slow-poll monitor, to measure what its sampling costs.
-            "--slow-poll" if value == "off" => solo::diag::set_slow_poll_threshold(None),
+            "--slow-poll" => match value.as_str() {
+                "off" => solo::diag::set_slow_poll_threshold(None),
+                other => {
+                    panic!("--slow-poll takes `off` (the monitor is on by default), not {other:?}")
+                }
+            },
             other => panic!("unknown argument {other}; use --port N --secs N [--slow-poll off]"),
         }
     }

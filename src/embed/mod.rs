@@ -161,7 +161,13 @@ impl LocalExecutor<'_> {
             local.reactor.react(React::Drain);
             local.run_batch(budget);
         }
-        if local.has_ready() || !self.park() || self.watched_io_ready() {
+        if local.has_ready() || !self.park() {
+            return RunStatus::MoreWork;
+        }
+        if self.watched_io_ready() {
+            // I/O landed after the drain: the host calls again at once, so stay awake rather
+            // than have the watcher call it back as well.
+            local.shared.inbox.wake_up();
             return RunStatus::MoreWork;
         }
         local.on_idle();

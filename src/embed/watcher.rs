@@ -17,6 +17,13 @@
 //!   readable until the owner gets round to `run_ready` does not make the watcher spin. The
 //!   signal goes through the sleep handshake, so it calls the host only when the executor is
 //!   idle, once per idle period.
+//! - An event the watcher sees may already be stale: the owner can take it (in `run_ready`)
+//!   and go idle again between the watcher's wake-up and its signal. Signalling then would
+//!   call the host for nothing and, worse, use up the idle period's one callback, so the next
+//!   real event would call nobody until the host ran. So the watcher reads the owner's sleep
+//!   token, checks that the set still has events, and claims that very sleep: the claim fails
+//!   if the owner woke in between. Nothing is lost by skipping: an event that lands after the
+//!   check is a new edge, and the watcher wakes for it again.
 //! - An event that lands while the owner is awake (inside `run_ready`, after its drain) raises
 //!   no callback: the owner checks its epoll fd once more after going idle (see
 //!   [`FdWatcher::io_ready`]) and reports `MoreWork` instead of stranding the event.
@@ -77,7 +84,13 @@ impl FdWatcher {
                             break;
                         }
                         if !events.is_empty() {
-                            shared.signal();
+                            // Token first, then the check, then the claim (module docs).
+                            if let Some(token) = shared.inbox.sleeping()
+                                && has_events(&epoll)
+                                && shared.inbox.claim(token)
+                            {
+                                shared.notify();
+                            }
                         }
                     }
                     let _ = poller.delete(&*epoll);
@@ -96,10 +109,15 @@ impl FdWatcher {
     /// awake: the watcher's signal is ignored then, so the owner looks once more after it has
     /// gone idle.
     pub(crate) fn io_ready(&self) -> bool {
-        use rustix::event::{PollFd, PollFlags, Timespec, poll};
-        let mut fds = [PollFd::new(&*self.epoll, PollFlags::IN)];
-        matches!(poll(&mut fds, Some(&Timespec::default())), Ok(n) if n > 0)
+        has_events(&self.epoll)
     }
+}
+
+/// Whether the epoll set `epoll` has events waiting, without taking them.
+fn has_events(epoll: &OwnedFd) -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let mut fds = [PollFd::new(epoll, PollFlags::IN)];
+    matches!(poll(&mut fds, Some(&Timespec::default())), Ok(n) if n > 0)
 }
 
 impl Drop for FdWatcher {

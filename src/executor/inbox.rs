@@ -18,6 +18,14 @@
 //!   models `SeqCst` accesses as `AcqRel`, under which the pair can miss each other (a false
 //!   alarm for the accesses alone). The loom models in this file's tests check the handshake
 //!   and fail if a fence is removed or the order of a side is swapped.
+//! - Each sleep has a number, kept in `state` above its two tag bits and bumped by every
+//!   `prepare_sleep`. A signaller that acts on a *possibly stale* observation (the embedding fd
+//!   watcher: "the owner's epoll set had an event") reads a [`SleepToken`] first, checks that its
+//!   reason still holds, and then claims exactly that sleep with [`claim`](Inbox::claim). If
+//!   the owner woke in between, even if it has gone back to sleep since, the claim fails: the
+//!   owner has looked at everything that was pending when it woke, so no notification is owed.
+//!   (The counter wraps after 2^62 sleeps on 64-bit targets, 2^30 on 32-bit ones; a signaller
+//!   would have to stall that long between its two steps to be fooled.)
 
 // loom's `Mutex::lock` returns std's `LockResult`, so `PoisonError` is std's in both builds.
 use std::sync::PoisonError;
@@ -25,21 +33,29 @@ use std::sync::PoisonError;
 #[cfg(solo_loom)]
 use loom::sync::{
     Mutex,
-    atomic::{AtomicBool, AtomicU8, Ordering::Relaxed, Ordering::SeqCst, fence},
+    atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst, fence},
 };
 #[cfg(not(solo_loom))]
 use std::sync::{
     Mutex,
-    atomic::{AtomicBool, AtomicU8, Ordering::Relaxed, Ordering::SeqCst, fence},
+    atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst, fence},
 };
 
 /// The owner thread is running and will look at the inbox before it sleeps: nobody notifies.
-pub(crate) const AWAKE: u8 = 0;
+pub(crate) const AWAKE: usize = 0;
 /// The owner announced it is about to block (or is blocked, or is idle inside a host loop):
 /// the next signaller must notify it.
-pub(crate) const SLEEPING: u8 = 1;
+pub(crate) const SLEEPING: usize = 1;
 /// A signaller already notified (or is notifying) this sleep: later signallers stay quiet.
-pub(crate) const NOTIFIED: u8 = 2;
+pub(crate) const NOTIFIED: usize = 2;
+/// The tag bits of `state`; the bits above them number the sleeps.
+const TAG: usize = 3;
+/// One step of the sleep counter.
+const ONE_SLEEP: usize = TAG + 1;
+
+/// One particular sleep of the owner, for [`Inbox::claim`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SleepToken(usize);
 
 /// A multi-producer, single-consumer hand-off of woken tasks to the owner thread.
 pub(crate) struct Inbox<T> {
@@ -47,7 +63,8 @@ pub(crate) struct Inbox<T> {
     /// Set after every push; cleared by the owner before it takes the queue. A `true` seen
     /// without items is harmless (the owner finds the queue empty).
     pending: AtomicBool,
-    state: AtomicU8,
+    /// A tag (`AWAKE`, `SLEEPING` or `NOTIFIED`) in the low bits, the sleep's number above.
+    state: AtomicUsize,
 }
 
 impl<T> Inbox<T> {
@@ -55,7 +72,7 @@ impl<T> Inbox<T> {
         Inbox {
             queue: Mutex::new(Vec::new()),
             pending: AtomicBool::new(false),
-            state: AtomicU8::new(AWAKE),
+            state: AtomicUsize::new(AWAKE),
         }
     }
 
@@ -82,11 +99,22 @@ impl<T> Inbox<T> {
         // The signaller's half of the Dekker pair: the caller's store (of `pending`, or of the
         // flag `other_work` reads), this fence, then the load of `state`.
         fence(SeqCst);
-        self.state.load(SeqCst) == SLEEPING
-            && self
-                .state
-                .compare_exchange(SLEEPING, NOTIFIED, SeqCst, SeqCst)
-                .is_ok()
+        self.sleeping().is_some_and(|token| self.claim(token))
+    }
+
+    /// The owner's current sleep, if it is sleeping and nobody has notified it yet.
+    pub(crate) fn sleeping(&self) -> Option<SleepToken> {
+        let state = self.state.load(SeqCst);
+        (state & TAG == SLEEPING).then_some(SleepToken(state))
+    }
+
+    /// Claims the notification for the sleep `token` names: `true` (the caller must notify)
+    /// only if the owner has not woken since the token was read and nobody else has claimed it.
+    pub(crate) fn claim(&self, token: SleepToken) -> bool {
+        let notified = (token.0 & !TAG) | NOTIFIED;
+        self.state
+            .compare_exchange(token.0, notified, SeqCst, SeqCst)
+            .is_ok()
     }
 
     /// Whether something was pushed since the last drain (a cheap load, no lock).
@@ -121,10 +149,12 @@ impl<T> Inbox<T> {
     /// run instead of sleeping.
     pub(crate) fn prepare_sleep(&self, other_work: impl Fn() -> bool) -> bool {
         // The owner's half of the Dekker pair: store `SLEEPING`, fence, then load the flags.
-        self.state.store(SLEEPING, SeqCst);
+        // Only the owner changes the sleep number, so a plain load of it is current.
+        let number = (self.state.load(Relaxed) & !TAG).wrapping_add(ONE_SLEEP);
+        self.state.store(number | SLEEPING, SeqCst);
         fence(SeqCst);
         if self.pending.load(SeqCst) || other_work() {
-            self.state.store(AWAKE, SeqCst);
+            self.state.store(number | AWAKE, SeqCst);
             return false;
         }
         true
@@ -132,13 +162,58 @@ impl<T> Inbox<T> {
 
     /// Owner only: ends a sleep. Returns `true` if a signaller notified it.
     pub(crate) fn wake_up(&self) -> bool {
-        self.state.swap(AWAKE, SeqCst) == NOTIFIED
+        let number = self.state.load(Relaxed) & !TAG;
+        self.state.swap(number | AWAKE, SeqCst) & TAG == NOTIFIED
     }
 
     /// Whether the owner is currently between `prepare_sleep` and `wake_up`.
     #[inline]
     pub(crate) fn is_sleeping(&self) -> bool {
-        self.state.load(SeqCst) != AWAKE
+        self.state.load(SeqCst) & TAG != AWAKE
+    }
+}
+
+#[cfg(all(test, not(solo_loom)))]
+mod tests {
+    use super::*;
+
+    /// The embedding watcher's stale event, step by step: a token read in one sleep claims
+    /// nothing once the owner has woken, even after it has gone back to sleep.
+    #[test]
+    fn a_token_claims_only_its_own_sleep() {
+        let inbox = Inbox::<u8>::new();
+        assert_eq!(inbox.sleeping(), None, "an awake owner has no token");
+        assert!(inbox.prepare_sleep(|| false));
+        let first = inbox.sleeping().expect("asleep");
+        assert!(!inbox.wake_up());
+        assert!(inbox.prepare_sleep(|| false));
+        assert!(!inbox.claim(first), "a stale token claimed a later sleep");
+        let second = inbox.sleeping().expect("asleep again");
+        assert_ne!(first, second);
+        assert!(inbox.claim(second));
+        assert!(!inbox.claim(second), "one claim per sleep");
+        assert_eq!(
+            inbox.sleeping(),
+            None,
+            "claimed: later signallers stay quiet"
+        );
+        assert!(inbox.wake_up(), "the owner learns it was notified");
+        assert!(!inbox.is_sleeping());
+    }
+
+    /// A sleep abandoned in `prepare_sleep` (work arrived) still counts: a token from before
+    /// it cannot claim the sleep after it.
+    #[test]
+    fn an_abandoned_sleep_still_invalidates_tokens() {
+        let inbox = Inbox::<u8>::new();
+        assert!(inbox.prepare_sleep(|| false));
+        let token = inbox.sleeping().expect("asleep");
+        inbox.wake_up();
+        assert!(!inbox.prepare_sleep(|| true));
+        assert!(!inbox.is_sleeping());
+        assert!(inbox.prepare_sleep(|| false));
+        assert!(!inbox.claim(token));
+        assert!(inbox.signal(), "a fresh signaller still notifies");
     }
 }
 
@@ -243,6 +318,28 @@ mod loom_tests {
             } else {
                 assert!(poller.count() <= 1);
             }
+        });
+    }
+
+    /// A signaller that read a sleep token and then stalls while the owner wakes and sleeps
+    /// again (the embedding fd watcher acting on a stale event) either claimed the first sleep
+    /// (and the owner saw it) or claims nothing: never the second sleep.
+    #[test]
+    fn a_stale_token_never_claims_a_later_sleep() {
+        loom::model(|| {
+            let inbox = Arc::new(Inbox::<u8>::new());
+            assert!(inbox.prepare_sleep(|| false));
+            let token = inbox.sleeping().expect("asleep");
+            let i2 = inbox.clone();
+            let t = thread::spawn(move || i2.claim(token));
+            let saw_claim = inbox.wake_up();
+            assert!(inbox.prepare_sleep(|| false));
+            let claimed = t.join().unwrap();
+            assert_eq!(claimed, saw_claim, "a claim the owner did not see");
+            assert!(
+                inbox.sleeping().is_some(),
+                "a stale token claimed the second sleep"
+            );
         });
     }
 

@@ -109,6 +109,77 @@ fn task_blocking_50ms_in_poll_is_reported_once_with_its_spawn_location() {
     }
 }
 
+/// A poll that never returns (a deadlock, an endless loop) must be reported while it still
+/// runs, or it would never be reported at all. Here the "stuck" poll waits, inside the poll,
+/// for that report to arrive; then it ends and its final report follows.
+#[test]
+fn a_poll_that_does_not_return_is_reported_while_it_runs() {
+    let _w = watchdog("stuck poll", 60);
+    let reports = collect_reports();
+    let ex = LocalExecutor::new();
+    let mine = move |id| -> Vec<SlowPoll> {
+        reports
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|r| r.task == Some(id))
+            .cloned()
+            .collect()
+    };
+    let id = Rc::new(RefCell::new(None));
+    let task = {
+        let (id, mine) = (id.clone(), mine.clone());
+        Builder::new().name("stuck").spawn(&ex, async move {
+            let id = id.borrow().expect("id set before the first poll");
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while mine(id).is_empty() {
+                assert!(
+                    Instant::now() < deadline,
+                    "no report while the poll ran, in 30 s"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            // Still in the same poll: a second "still running" report would be noise.
+            std::thread::sleep(Duration::from_millis(300));
+            mine(id)
+        })
+    };
+    *id.borrow_mut() = Some(task.id());
+    let task_id = task.id();
+    let during = ex.block_on(task);
+    assert_eq!(during.len(), 1, "one report while it ran: {during:?}");
+    let running = &during[0];
+    assert!(running.still_running, "{running}");
+    assert!(
+        running.duration >= Duration::from_millis(100),
+        "ten thresholds: {running}"
+    );
+    assert!(
+        running.to_string().contains("has been blocking"),
+        "{running}"
+    );
+    // The end of the poll is reported as well, with the whole duration.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let after = loop {
+        let all = mine(task_id);
+        if all.len() > 1 {
+            break all;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no report of the poll's end within 10 s"
+        );
+        thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert!(!after[1].still_running, "{}", after[1]);
+    assert!(
+        after[1].duration >= running.duration + Duration::from_millis(250),
+        "{}",
+        after[1]
+    );
+}
+
 /// The monitor parks after a second in which no runtime polled anything; the first batch
 /// after that must unpark it, or a slow poll after an idle spell would go unreported.
 #[test]

@@ -6,9 +6,11 @@
 //! `yield_now`. Instead each runtime thread publishes what it is polling with relaxed stores to
 //! its [`PollSlot`] (a sequence number that is odd while a poll runs, the task id and spawn
 //! location), and one process-wide monitor thread samples the slots every `threshold / 2`. A
-//! poll seen running for a whole threshold is reported once it ends (or, if it never ends,
-//! while it runs), through the user's handler, on the monitor thread. A poll that blocks for
-//! 1.5 thresholds or more is caught; one between 1 and 1.5 thresholds may be.
+//! poll seen running for a whole threshold is reported once it ends, through the user's
+//! handler, on the monitor thread. A poll that blocks for 1.5 thresholds or more is caught;
+//! one between 1 and 1.5 thresholds may be. A poll still running after ten thresholds may
+//! never end (a deadlock, an endless loop), so it is also reported then, once, with
+//! [`SlowPoll::still_running`] set.
 //!
 //! Each sample is a wake-up of the monitor thread, which on this 2-core VM costs 25-37 us of CPU
 //! (1,631-1,648 wake-ups took 4-6 clock ticks over a 4 s echo load at `threshold / 4`) and
@@ -24,7 +26,8 @@
 //!   costs no wake-ups; the first batch after that unparks it (one futex wake). A batch costs
 //!   the monitor nothing else: its first poll's `seq` change is what tells the monitor that
 //!   the thread is busy.
-//! - Reports come at most once per poll and once a second per task ("per burst").
+//! - A poll is reported at most once when it ends, and at most once a second per task ("per
+//!   burst"); a poll that runs for ten thresholds is also reported once while it runs.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -54,7 +57,9 @@ pub struct SlowPoll {
     pub location: &'static Location<'static>,
     /// How long the poll ran (measured by sampling: accurate to half the threshold).
     pub duration: Duration,
-    /// Whether the poll was still running when reported (it never returned in time).
+    /// Whether the poll was still running when reported: it had blocked for ten thresholds
+    /// and may never return. Such a poll is reported once while it runs, and again (with
+    /// `still_running == false` and its whole duration) if it ends.
     pub still_running: bool,
     /// The name of the runtime's thread, if it has one.
     pub thread: Option<String>,
@@ -311,6 +316,8 @@ struct Watch {
     first_seen: Option<Instant>,
     /// A report waiting for its poll to end.
     pending: Option<SlowPoll>,
+    /// The poll being watched was already reported as still running.
+    running_reported: bool,
     last_report: Option<(u64, Instant)>,
 }
 
@@ -395,12 +402,37 @@ fn observe(slot: &PollSlot, watch: &mut Watch, now: Instant, threshold: Duration
         }
         watch.seq = seq;
         watch.first_seen = (seq & 1 == 1).then_some(now);
+        watch.running_reported = false;
         return;
     }
     let (Some(first), true) = (watch.first_seen, seq & 1 == 1) else {
         return;
     };
-    if threshold.is_zero() || watch.pending.is_some() || now - first < threshold {
+    let running_for = now - first;
+    if threshold.is_zero() || running_for < threshold {
+        return;
+    }
+    let report = || SlowPoll {
+        task: (task != 0).then_some(TaskId(task)),
+        name: slot.name(task),
+        location,
+        duration: running_for,
+        still_running: false,
+        thread: slot.thread.clone(),
+    };
+    // Ten thresholds in, it may never return (a deadlock, an endless loop): say so now, once
+    // per poll, whatever the rate limit below. Its end is still reported if it comes.
+    if running_for >= threshold * 10 && !watch.running_reported {
+        watch.running_reported = true;
+        deliver(
+            m,
+            &SlowPoll {
+                still_running: true,
+                ..report()
+            },
+        );
+    }
+    if watch.pending.is_some() {
         return;
     }
     // Once per task per burst: a task slow on every poll is reported once a second.
@@ -410,26 +442,7 @@ fn observe(slot: &PollSlot, watch: &mut Watch, now: Instant, threshold: Duration
         }
     }
     watch.last_report = Some((task, now));
-    let report = SlowPoll {
-        task: (task != 0).then_some(TaskId(task)),
-        name: slot.name(task),
-        location,
-        duration: now - first,
-        still_running: false,
-        thread: slot.thread.clone(),
-    };
-    if now - first >= threshold * 10 {
-        // It may never return: say so now rather than never.
-        deliver(
-            m,
-            &SlowPoll {
-                still_running: true,
-                ..report
-            },
-        );
-    } else {
-        watch.pending = Some(report);
-    }
+    watch.pending = Some(report());
 }
 
 fn deliver(m: &Monitor, report: &SlowPoll) {

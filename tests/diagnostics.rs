@@ -180,6 +180,38 @@ fn a_poll_that_does_not_return_is_reported_while_it_runs() {
     );
 }
 
+/// The monitor is a background sampler: on Linux it runs at `SCHED_BATCH`, so its wake-ups
+/// never preempt a runtime thread that shares its core.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_monitor_thread_runs_at_sched_batch() {
+    let _w = watchdog("monitor policy", 60);
+    // The monitor starts with the first poll of the process.
+    LocalExecutor::new().block_on(solo::yield_now());
+    const SCHED_BATCH: &str = "3";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut policies = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task").unwrap() {
+            let dir = task.unwrap().path();
+            let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+            if comm.trim() == "solo-slow-poll" {
+                // Field 41 of `stat` is the policy; fields are counted after the `(comm)`.
+                let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
+                let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
+                policies.push(after_comm.split(' ').nth(41 - 3).unwrap().to_string());
+            }
+        }
+        match policies.as_slice() {
+            [policy] if policy == SCHED_BATCH => return,
+            [policy] => panic!("the monitor runs at policy {policy}, not SCHED_BATCH (3)"),
+            [] => assert!(Instant::now() < deadline, "no solo-slow-poll thread"),
+            more => panic!("{} monitor threads", more.len()),
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// The monitor parks after a second in which no runtime polled anything; the first batch
 /// after that must unpark it, or a slow poll after an idle spell would go unreported.
 #[test]

@@ -10,6 +10,9 @@ use solo::diag::{SlowPoll, stats};
 use solo::time::{advance, pause, resume, sleep, timeout};
 use solo::{LocalExecutor, task::Builder};
 
+#[path = "support/threads.rs"]
+mod threads;
+
 /// A test's watchdog, and its turn: the tests of this file run one at a time.
 ///
 /// Slow-poll reports measure wall time inside a poll. Run side by side under valgrind (which
@@ -191,17 +194,15 @@ fn the_monitor_thread_runs_at_sched_batch() {
     const SCHED_BATCH: &str = "3";
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let mut policies = Vec::new();
-        for task in std::fs::read_dir("/proc/self/task").unwrap() {
-            let dir = task.unwrap().path();
-            let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-            if comm.trim() == "solo-slow-poll" {
+        let policies: Vec<String> = threads::threads_named("solo-slow-poll")
+            .iter()
+            .map(|tid| {
                 // Field 41 of `stat` is the policy; fields are counted after the `(comm)`.
-                let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
+                let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap();
                 let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
-                policies.push(after_comm.split(' ').nth(41 - 3).unwrap().to_string());
-            }
-        }
+                after_comm.split(' ').nth(41 - 3).unwrap().to_string()
+            })
+            .collect();
         match policies.as_slice() {
             [policy] if policy == SCHED_BATCH => return,
             [policy] => panic!("the monitor runs at policy {policy}, not SCHED_BATCH (3)"),

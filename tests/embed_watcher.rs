@@ -6,6 +6,8 @@
 //! (libtest runs a binary's tests in parallel threads), making the count racy.
 
 mod support;
+#[path = "support/threads.rs"]
+mod threads;
 
 use std::time::Duration;
 
@@ -13,13 +15,7 @@ use solo::LocalExecutor;
 
 /// The process's fd watcher threads, by their thread name.
 fn watchers() -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .expect("/proc/self/task")
-        .filter(|t| {
-            let comm = t.as_ref().expect("a task entry").path().join("comm");
-            std::fs::read_to_string(comm).is_ok_and(|c| c.trim() == "solo-fd-watcher")
-        })
-        .count()
+    threads::threads_named("solo-fd-watcher").len()
 }
 
 /// Waits (up to 10 s) until the process has `n` watcher threads. A new thread takes its name

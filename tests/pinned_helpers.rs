@@ -16,7 +16,7 @@ mod threads;
 use std::future::pending;
 use std::time::{Duration, Instant};
 
-use threads::{under_valgrind, wait_until, watchdog};
+use threads::{threads_named, under_valgrind, wait_until, watchdog};
 
 /// The `Cpus_allowed_list` of thread `tid` of this process (`"self"` for the calling thread).
 fn allowed_cpus(tid: &str) -> String {
@@ -32,18 +32,6 @@ fn allowed_cpus(tid: &str) -> String {
         .unwrap_or_else(|| panic!("no Cpus_allowed_list in {path}"))
         .trim()
         .to_string()
-}
-
-/// The ids of this process's threads named `name`.
-fn threads_named(name: &str) -> Vec<String> {
-    std::fs::read_dir("/proc/self/task")
-        .expect("/proc/self/task")
-        .filter_map(|e| {
-            let tid = e.ok()?.file_name().into_string().ok()?;
-            let comm = std::fs::read_to_string(format!("/proc/self/task/{tid}/comm")).ok()?;
-            (comm.trim_end() == name).then_some(tid)
-        })
-        .collect()
 }
 
 /// Waits for the one thread named `name` to exist and (a helper widens its mask as it starts)

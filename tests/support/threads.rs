@@ -69,6 +69,19 @@ impl Drop for DropProbe {
     }
 }
 
+/// The ids of this process's threads named `name`, from `/proc/self/task/*/comm` (panics
+/// where there is no such directory, so a test that counts threads cannot pass vacuously).
+pub fn threads_named(name: &str) -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task")
+        .filter_map(|e| {
+            let tid = e.ok()?.file_name().into_string().ok()?;
+            let comm = std::fs::read_to_string(format!("/proc/self/task/{tid}/comm")).ok()?;
+            (comm.trim_end() == name).then_some(tid)
+        })
+        .collect()
+}
+
 /// Polls `cond` until it holds, panicking after `limit`.
 pub fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     let limit = if under_valgrind() { limit * 10 } else { limit };

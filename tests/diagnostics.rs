@@ -10,9 +10,6 @@ use solo::diag::{SlowPoll, stats};
 use solo::time::{advance, pause, resume, sleep, timeout};
 use solo::{LocalExecutor, task::Builder};
 
-#[path = "support/threads.rs"]
-mod threads;
-
 /// A test's watchdog, and its turn: the tests of this file run one at a time.
 ///
 /// Slow-poll reports measure wall time inside a poll. Run side by side under valgrind (which
@@ -181,36 +178,6 @@ fn a_poll_that_does_not_return_is_reported_while_it_runs() {
         "{}",
         after[1]
     );
-}
-
-/// The monitor is a background sampler: on Linux it runs at `SCHED_BATCH`, so its wake-ups
-/// never preempt a runtime thread that shares its core.
-#[cfg(target_os = "linux")]
-#[test]
-fn the_monitor_thread_runs_at_sched_batch() {
-    let _w = watchdog("monitor policy", 60);
-    // The monitor starts with the first poll of the process.
-    LocalExecutor::new().block_on(solo::yield_now());
-    const SCHED_BATCH: &str = "3";
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let policies: Vec<String> = threads::threads_named("solo-slow-poll")
-            .iter()
-            .map(|tid| {
-                // Field 41 of `stat` is the policy; fields are counted after the `(comm)`.
-                let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap();
-                let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
-                after_comm.split(' ').nth(41 - 3).unwrap().to_string()
-            })
-            .collect();
-        match policies.as_slice() {
-            [policy] if policy == SCHED_BATCH => return,
-            [policy] => panic!("the monitor runs at policy {policy}, not SCHED_BATCH (3)"),
-            [] => assert!(Instant::now() < deadline, "no solo-slow-poll thread"),
-            more => panic!("{} monitor threads", more.len()),
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// The monitor parks after a second in which no runtime polled anything; the first batch

@@ -14,14 +14,9 @@
 //!
 //! Each sample is a wake-up of the monitor thread, which on this 2-core VM costs 25-37 us of CPU
 //! (1,631-1,648 wake-ups took 4-6 clock ticks over a 4 s echo load at `threshold / 4`) and
-//! would preempt the runtime thread sharing its core: sampling every half threshold (200
-//! wake-ups a second at the default 10 ms) halves that tax on a busy program, for reports
-//! accurate to half a threshold. On Linux the monitor runs at `SCHED_BATCH`, so it takes its
-//! turn when the runtime thread blocks or at the next scheduler tick instead of preempting it
-//! (see `pool/affinity.rs`). At the normal policy, sharing one core with the server of the
-//! 50-connection echo, it cost 5.3% on p99 against `--slow-poll off` (31 paired rounds,
-//! interval 3.6-10.4%), of which `SCHED_BATCH` took back 3.6%. A program that needs the rest
-//! back turns detection off.
+//! preempts the runtime thread sharing its core: sampling every half threshold (200 wake-ups a
+//! second at the default 10 ms) halves that tax on a busy program, for reports accurate to half
+//! a threshold.
 //!
 //! # Invariants
 //!
@@ -329,8 +324,6 @@ struct Watch {
 fn run_monitor() {
     // Started by the first thread that polls: off that thread's core if it is a pinned worker.
     crate::pool::unpin_helper_thread();
-    // A sampler must not preempt what it samples (see `pool/affinity.rs`).
-    crate::pool::run_in_background();
     let monitor = monitor();
     let mut watches: HashMap<usize, Watch> = HashMap::new();
     let mut idle_since = Instant::now();

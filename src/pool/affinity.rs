@@ -1,6 +1,5 @@
 //! CPU affinity: pinning a worker thread to one CPU, and keeping the helper threads that
-//! solo starts from a pinned worker off that one CPU; and the scheduling policy of the
-//! slow-poll monitor. The only OS-specific code of the pool.
+//! solo starts from a pinned worker off that one CPU. The only OS-specific code of the pool.
 //!
 //! On Linux and Android a worker is pinned with `sched_setaffinity` to one CPU of the set the
 //! process may run on (worker `i` gets the `i`-th allowed CPU, wrapping around when there are
@@ -16,18 +15,6 @@
 //! mask the worker had before (the one its pool was started with), and each helper thread
 //! calls [`unpin_helper_thread`] as it starts (the `unblock` pool: as it runs its first solo
 //! job), which gives it that mask back. Until a worker pins itself this is one atomic load.
-//!
-//! # The slow-poll monitor's policy
-//!
-//! The monitor wakes every half threshold (200 times a second by default) to sample what the
-//! runtime threads poll. Where it shares a core with a runtime thread (a process confined to
-//! one CPU, or more runtime threads than cores), each wake-up would preempt that thread at
-//! once and hold up every request in flight. [`run_in_background`] puts it in `SCHED_BATCH`
-//! on Linux: the same share of CPU as any thread, but it never preempts a running thread on
-//! waking; it runs when the runtime thread blocks or at the next scheduler tick. Measured on
-//! the 50-connection echo (`benches/echo_compare.sh`, server and monitor on one CPU), this
-//! took p99 down by 3.6% (paired, 31 rounds, interval 1.9-7.6%), and a stuck poll's "still
-//! running" report came 4-5 ms later than at the normal policy (107 ms instead of 102 ms).
 
 use std::io;
 
@@ -75,16 +62,6 @@ mod imp {
         // the mask it has, which is where it would have run anyway.
         let _ = sched_setaffinity(None, unpinned);
     }
-
-    pub(crate) fn run_in_background() {
-        // `sched_setscheduler` with pid 0 sets the calling thread's policy on Linux.
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: `param` is a valid, initialised `sched_param` that outlives the call, which
-        // only reads it; SCHED_BATCH requires priority 0. No other memory is involved.
-        // Best effort: a seccomp filter may forbid the call, and the thread then keeps its
-        // policy, which only costs latency.
-        let _ = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
-    }
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
@@ -96,8 +73,6 @@ mod imp {
     }
 
     pub(crate) fn unpin_helper_thread() {}
-
-    pub(crate) fn run_in_background() {}
 }
 
 /// Pins the calling thread to the `index`-th CPU it is allowed to run on. On platforms
@@ -117,11 +92,4 @@ pub(crate) fn pin_current_thread(index: usize) -> io::Result<()> {
 #[inline]
 pub(crate) fn unpin_helper_thread() {
     imp::unpin_helper_thread();
-}
-
-/// Called by the slow-poll monitor as it starts: on Linux, `SCHED_BATCH`, so that its
-/// wake-ups never preempt a runtime thread sharing its core (see the module docs). Elsewhere
-/// a no-op.
-pub(crate) fn run_in_background() {
-    imp::run_in_background();
 }

@@ -65,7 +65,7 @@
 //! [`LocalExecutor`]: crate::LocalExecutor
 
 mod affinity;
-pub(crate) use affinity::{run_in_background, unpin_helper_thread};
+pub(crate) use affinity::unpin_helper_thread;
 mod builder;
 mod remote;
 mod worker;

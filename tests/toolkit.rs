@@ -51,10 +51,19 @@ fn unblock_wakes_the_sleeping_runtime_from_the_pool_thread() {
 fn unblock_awaited_in_a_task_wakes_it_through_the_cross_thread_inbox() {
     let _w = watchdog("unblock remote wake", 30);
     let before = solo::diag::stats();
-    let value = solo::block_on(solo::spawn_local(solo::unblock(|| {
-        thread::sleep(Duration::from_millis(20));
-        7
-    })));
+    // The job waits for a gate that opens only after the task has parked on it, so the
+    // task's wake always comes from the pool thread (a plain sleep in the job could end
+    // before the task's first poll under valgrind, and the task then never parked).
+    let (gate, gated) = std::sync::mpsc::channel::<()>();
+    let value = solo::block_on(async move {
+        let task = solo::spawn_local(solo::unblock(move || {
+            gated.recv().unwrap();
+            7
+        }));
+        solo::yield_now().await; // the task runs first and parks on the job
+        gate.send(()).unwrap();
+        task.await
+    });
     assert_eq!(value, 7);
     let after = solo::diag::stats();
     // The pool thread's wake of the task went through the inbox, not the local queue.
